@@ -1,0 +1,56 @@
+# The two commands that matter are in the README: `docker compose up -d` runs the stack, `make test` tests it.
+# `make test` works from a fresh clone: it creates .venv, installs pinned packages (torch held at 2.13.0 by
+# constraints.txt), installs the web app's npm packages, lints, runs the web unit tests, builds the web app,
+# and runs the whole pytest suite (unit, service and end-to-end tests).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra pip arguments for the torch install, e.g. an index of CPU builds on a machine without CUDA.
+TORCH_PIP_ARGS ?=
+PY_REQS := constraints.txt llm-api/requirements.txt model-worker/requirements.txt tests/requirements.txt
+PY_STAMP := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
+
+.PHONY: test install lint web-test web-build pytest bench clean help
+
+help:
+	@echo "make test   - install everything the tests need, lint, and run the whole test suite"
+	@echo "make lint   - ruff on all Python code"
+	@echo "make bench  - benchmarks (llm-api overhead, model-worker on tiny checkpoints)"
+
+test: install lint web-test web-build pytest
+
+install: $(PY_STAMP) $(WEB_STAMP)
+
+$(PY_STAMP): $(PY_REQS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt \
+		-r llm-api/requirements.txt -r model-worker/requirements.txt -r tests/requirements.txt
+	touch $@
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+
+web-test: $(WEB_STAMP)
+	cd web && npm run --silent lint && npm run --silent typecheck && npm test --silent
+
+web-build: $(WEB_STAMP)
+	cd web && npm run --silent build
+
+pytest: $(PY_STAMP)
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/llm_api_overhead.py
+	$(BIN)/python benchmarks/worker_tiny.py
+
+clean:
+	rm -rf $(VENV) web/node_modules web/.next test-artifacts .pytest_cache .ruff_cache

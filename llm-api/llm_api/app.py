@@ -1,0 +1,100 @@
+"""The app factory: `create_app(config=None)` builds the llm-api from a `Config` (default: the environment)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from flask_cors import CORS
+
+from . import errors
+from .config import MAX_JSON_BYTES, Config, load_config
+from .errors import ApiError
+from .ollama import OllamaClient
+from .routes import chat, health, media, models, sessions
+from .services import Services
+from .store import Store
+from .upstream import http_session
+from .worker import WorkerClient
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PUBLIC_PATHS = {"/healthz", "/readyz"}
+CORS_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
+CORS_HEADERS = ["Content-Type", "Authorization", "X-Request-ID"]
+CORS_EXPOSE = ["X-Request-ID", "Server-Timing"]
+CORS_MAX_AGE_S = 600
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or load_config(os.environ)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BYTES
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    store = Store(config.database_path)
+    store.migrate()
+    http = http_session()
+    app.extensions["llm_api"] = Services(
+        config=config,
+        store=store,
+        ollama=OllamaClient(config.ollama_url, http, config.upstream_timeout_s),
+        worker=WorkerClient(config.worker_url, http, config.upstream_timeout_s),
+    )
+
+    _init_request_hooks(app, config)
+    _init_preflight_headers(app, config)  # registered before flask-cors, so it runs after it
+    CORS(app, resources={r"/*": {"origins": list(config.cors_origins)}}, methods=CORS_METHODS,
+         allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE_S, send_wildcard=False,
+         always_send=False, vary_header=True)
+    errors.init_app(app)
+    for blueprint in (chat.bp, models.bp, sessions.bp, media.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _init_request_hooks(app: Flask, config: Config) -> None:
+    @app.before_request
+    def _start():
+        g.request_start = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        if request.method == "OPTIONS":
+            preflight = Response(status=204)  # a preflight answers on every path, before auth and routing
+            del preflight.headers["Content-Type"]
+            return preflight
+        if config.api_key and request.path not in PUBLIC_PATHS:
+            scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), config.api_key.encode()):
+                raise ApiError(401, "unauthorized", "A valid 'Authorization: Bearer <key>' header is required.")
+        return None
+
+    @app.after_request
+    def _stamp(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        started = g.get("request_start")
+        total = 0.0 if started is None else (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"total;dur={total:.1f}"
+        return response
+
+
+def _init_preflight_headers(app: Flask, config: Config) -> None:
+    """flask-cors echoes only the requested headers; the contract wants the full list on every preflight."""
+    any_origin = "*" in config.cors_origins
+
+    @app.after_request
+    def _preflight(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if "Origin" not in response.vary:
+            response.vary.add("Origin")
+        allowed = origin is not None and (any_origin or origin in config.cors_origins)
+        if request.method == "OPTIONS" and allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Methods"] = ", ".join(CORS_METHODS)
+            response.headers["Access-Control-Allow-Headers"] = ", ".join(CORS_HEADERS)
+            response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_S)
+        return response

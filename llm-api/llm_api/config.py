@@ -1,0 +1,148 @@
+"""Configuration of the llm-api, read once from the environment into one frozen dataclass.
+
+Variables (the contract's names; defaults in parentheses):
+
+| Variable             | Default                                    | Meaning                                         |
+|----------------------|--------------------------------------------|-------------------------------------------------|
+| `PORT`               | `8080`                                     | TCP port gunicorn binds on 0.0.0.0              |
+| `OLLAMA_URL`         | `http://ollama:11434`                      | Ollama's base URL                               |
+| `WORKER_URL`         | `http://model-worker:8000`                 | model-worker's base URL (Omni, detector)        |
+| `LLM_DEFAULT_MODEL`  | `7shi/ezo-gemma-2-jpn:2b-instruct-q8_0`    | model used when a request names none            |
+| `CORS_ORIGINS`       | `http://localhost:3000,http://127.0.0.1:3000` | comma-separated browser origins (`*`: any)   |
+| `API_KEY`            | unset (no auth)                            | Bearer key required on every route but health   |
+| `DATABASE_PATH`      | `/data/llm-api.sqlite3`                    | SQLite file holding the chat sessions           |
+| `UPSTREAM_TIMEOUT_S` | `600`                                      | read timeout (seconds) for model calls          |
+| `MAX_UPLOAD_MB`      | `25`                                       | audio upload limit in MiB (images: min(20, it)) |
+
+`WEB_CONCURRENCY` (2) is gunicorn's own knob for the number of worker processes, read by `gunicorn.conf.py`.
+
+Fixed limits from the contract: JSON body 1 MiB, prompt 32,000 characters, audio 120 s, image 40 megapixels.
+A bad value raises `ConfigError` with one readable sentence; `gunicorn.conf.py` turns it into a one-line exit.
+This module imports only the standard library, so gunicorn's master can load it before gevent patches anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MIB = 1024 * 1024
+MAX_JSON_BYTES = 1 * MIB
+MAX_PROMPT_CHARS = 32_000
+MAX_IMAGE_MB = 20
+MAX_IMAGE_PIXELS = 40_000_000
+MAX_AUDIO_SECONDS = 120.0
+CONNECT_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 3.0
+RETRY_AFTER_S = 5
+
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+
+DEFAULTS = {
+    "PORT": "8080",
+    "OLLAMA_URL": "http://ollama:11434",
+    "WORKER_URL": "http://model-worker:8000",
+    "LLM_DEFAULT_MODEL": "7shi/ezo-gemma-2-jpn:2b-instruct-q8_0",
+    "CORS_ORIGINS": "http://localhost:3000,http://127.0.0.1:3000",
+    "API_KEY": "",
+    "DATABASE_PATH": "/data/llm-api.sqlite3",
+    "UPSTREAM_TIMEOUT_S": "600",
+    "MAX_UPLOAD_MB": "25",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    port: int
+    ollama_url: str
+    worker_url: str
+    default_model: str
+    cors_origins: tuple[str, ...]
+    api_key: str | None
+    database_path: str
+    upstream_timeout_s: float
+    max_upload_mb: int
+
+    @property
+    def max_audio_bytes(self) -> int:
+        return self.max_upload_mb * MIB
+
+    @property
+    def max_image_bytes(self) -> int:
+        return min(MAX_IMAGE_MB, self.max_upload_mb) * MIB
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low < value <= high:
+        raise ConfigError(f"{name} must be greater than {low} and at most {high}, got {raw.strip()}")
+    return value
+
+
+def _url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{name} must be an http(s) URL like http://host:port, got {raw!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port: {raw!r}") from None
+    return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise ConfigError(f"CORS_ORIGINS entries must look like http://host:port or '*', got {origin!r}")
+    return origins
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Read and validate the configuration from `env` (normally `os.environ`)."""
+
+    def get(name: str) -> str:
+        value = env.get(name)
+        return DEFAULTS[name] if value is None or value.strip() == "" else value
+
+    model = get("LLM_DEFAULT_MODEL").strip()
+    if not MODEL_NAME_RE.match(model):
+        raise ConfigError(f"LLM_DEFAULT_MODEL is not a valid model name: {model!r}")
+    api_key = env.get("API_KEY", "").strip() or None
+    if api_key is not None and any(c.isspace() for c in api_key):
+        raise ConfigError("API_KEY must not contain whitespace")
+    database_path = get("DATABASE_PATH").strip()
+    return Config(
+        port=_int("PORT", get("PORT"), 1, 65535),
+        ollama_url=_url("OLLAMA_URL", get("OLLAMA_URL")),
+        worker_url=_url("WORKER_URL", get("WORKER_URL")),
+        default_model=model,
+        cors_origins=_origins(get("CORS_ORIGINS")),
+        api_key=api_key,
+        database_path=database_path,
+        upstream_timeout_s=_float("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S"), 0.0, 86_400.0),
+        max_upload_mb=_int("MAX_UPLOAD_MB", get("MAX_UPLOAD_MB"), 1, 2048),
+    )

@@ -1,0 +1,1 @@
+"""One blueprint per route group: chat, models, sessions, media (worker routes), health."""

@@ -1,0 +1,115 @@
+"""`POST /ask-llm`: one turn of a chat session, answered whole or as an NDJSON stream."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from ..errors import ApiError
+from ..schemas import OMNI_MODEL, AskRequest, parse_ask, read_json
+from ..services import Services, ndjson_line, ndjson_response, services
+from ..store import Message, new_id
+from ..upstream import ChatEvent
+
+bp = Blueprint("chat", __name__)
+log = logging.getLogger("llm_api.chat")
+
+
+def _messages(ask: AskRequest, history: list[dict[str, str]]) -> list[dict[str, str]]:
+    system = [{"role": "system", "content": ask.system}] if ask.system else []
+    return [*system, *history, {"role": "user", "content": ask.prompt}]
+
+
+@dataclass
+class Turn:
+    """One request's turn: what was asked, where it is stored, and when it started."""
+
+    ask: AskRequest
+    session_id: str
+    message_id: str
+    request_id: str
+    started: float
+    first_token_ms: float | None = None
+
+    def mark_token(self) -> None:
+        if self.first_token_ms is None:
+            self.first_token_ms = round((time.perf_counter() - self.started) * 1000, 1)
+
+
+def _store(svc: Services, turn: Turn, answer: str, timings: dict[str, Any]) -> None:
+    ask = turn.ask
+    user = Message(new_id(), "user", ask.prompt, ask.model)
+    assistant = Message(turn.message_id, "assistant", answer, ask.model, timings)
+    if not svc.store.add_exchange(turn.session_id, user, assistant, create=ask.session_id is None):
+        log.warning("session %s was deleted while answering; exchange not stored request_id=%s",
+                    turn.session_id, turn.request_id)
+
+
+@bp.post("/ask-llm")
+def ask_llm():
+    svc = services()
+    ask = parse_ask(read_json(request), svc.config.default_model)
+    if ask.session_id is None:
+        session_id, history = new_id(), []
+    else:
+        session_id, history = ask.session_id, svc.store.history(ask.session_id)
+        if history is None:
+            raise ApiError(404, "not_found", f"Session '{ask.session_id}' does not exist.")
+    messages = _messages(ask, history)
+    turn = Turn(ask, session_id, new_id(), g.request_id, g.request_start)
+
+    if not ask.stream:
+        if ask.model == OMNI_MODEL:
+            answer, timings = svc.worker.chat(messages, ask.options, turn.request_id)
+        else:
+            answer, timings = svc.ollama.chat(ask.model, messages, ask.options, turn.request_id)
+        _store(svc, turn, answer, timings)
+        return jsonify({"answer": answer, "model": ask.model, "session_id": session_id,
+                        "message_id": turn.message_id, "timings": timings})
+
+    if ask.model == OMNI_MODEL:
+        events = svc.worker.chat_stream(messages, ask.options, turn.request_id)
+    else:
+        events = svc.ollama.chat_stream(ask.model, messages, ask.options, turn.request_id)
+    try:
+        first = next(events)  # a failure before the first piece is still a plain HTTP error
+    except StopIteration:
+        raise ApiError(502, "backend_error", "The backend's stream was empty.") from None
+    if first.kind == "token":
+        turn.mark_token()
+    return ndjson_response(_stream(svc, turn, first, events))
+
+
+def _stream(svc: Services, turn: Turn, first: ChatEvent, upstream: Iterator[ChatEvent]) -> Iterator[bytes]:
+    """The NDJSON body. Closing it (client gone) closes the upstream request; only a done answer is stored."""
+    pieces: list[str] = []
+    try:
+        yield ndjson_line({"type": "start", "session_id": turn.session_id, "model": turn.ask.model,
+                           "message_id": turn.message_id})
+        for event in chain([first], upstream):
+            if event.kind == "token":
+                turn.mark_token()
+                pieces.append(event.text)
+                yield ndjson_line({"type": "token", "text": event.text})
+            elif event.kind == "done":
+                answer = event.text or "".join(pieces)
+                timings = {**event.timings, "first_token_ms": turn.first_token_ms}
+                _store(svc, turn, answer, timings)
+                yield ndjson_line({"type": "done", "answer": answer, "timings": timings})
+                return
+    except ApiError as err:
+        yield ndjson_line({"type": "error", **err.body(turn.request_id)})
+    except Exception:
+        log.exception("stream failed request_id=%s", turn.request_id)
+        error = ApiError(500, "internal", "An internal error occurred; see the llm-api log.")
+        yield ndjson_line({"type": "error", **error.body(turn.request_id)})
+    finally:
+        close = getattr(upstream, "close", None)
+        if close is not None:
+            close()

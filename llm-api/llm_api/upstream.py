@@ -1,0 +1,149 @@
+"""HTTP to the model backends (Ollama, model-worker): pooled connections, timeouts, NDJSON reading, and the
+mapping of every transport failure to the contract's error codes. Failures are logged here, once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError
+
+from .config import CONNECT_TIMEOUT_S, RETRY_AFTER_S
+from .errors import ApiError
+
+log = logging.getLogger("llm_api.upstream")
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+def http_session(pool_size: int = 100) -> requests.Session:
+    """One pooled session per process (gunicorn forks before the app is built, so each worker has its own)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False
+    return session
+
+
+@dataclass
+class ChatEvent:
+    """One step of a chat answer: a `token` piece of text, or `done` with the backend's timings."""
+
+    kind: str
+    text: str = ""
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+class Upstream:
+    """A backend at `base_url`; `request` maps transport failures to `ApiError`s and logs them once."""
+
+    def __init__(self, name: str, base_url: str, http: requests.Session, read_timeout_s: float):
+        self.name = name
+        self.base_url = base_url
+        self.http = http
+        self.read_timeout_s = read_timeout_s
+
+    def fail(self, status: int, code: str, message: str, request_id: str, retry_after: int | None = None) -> ApiError:
+        log.warning("upstream %s failed: %s %s request_id=%s", self.name, code, message, request_id)
+        return ApiError(status, code, message, retry_after)
+
+    def request(self, method: str, path: str, request_id: str, *, read_timeout_s: float | None = None,
+                **kwargs: Any) -> requests.Response:
+        """Sends the request; the body is left unread (`read_json`, `ndjson`) so reads honour the timeout."""
+        url = self.base_url + path
+        timeout = (min(CONNECT_TIMEOUT_S, read_timeout_s or CONNECT_TIMEOUT_S),
+                   read_timeout_s or self.read_timeout_s)
+        headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
+        try:
+            response = self.http.request(method, url, timeout=timeout, stream=True, headers=headers, **kwargs)
+            response.read_timeout_s = timeout[1]  # type: ignore[attr-defined]  # for the error message
+            return response
+        except requests.ReadTimeout:
+            raise self.fail(504, "backend_timeout", f"{self.name} did not answer within {timeout[1]:g} s.",
+                            request_id) from None
+        except requests.ConnectionError as exc:
+            raise self.fail(503, "backend_unavailable", f"Cannot connect to {self.name} at {self.base_url} "
+                            f"({type(exc).__name__}).", request_id, RETRY_AFTER_S) from None
+        except requests.RequestException as exc:
+            raise self.fail(502, "backend_error", f"{self.name} request failed ({type(exc).__name__}).",
+                            request_id) from None
+
+    def read_json(self, response: requests.Response, request_id: str) -> Any:
+        """The whole body as JSON; timeouts and drops while reading become 504 / 502."""
+        try:
+            body = b"".join(self.chunks(response, request_id))
+        finally:
+            response.close()
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise self.fail(502, "backend_error", f"{self.name} answered with invalid JSON "
+                            f"(HTTP {response.status_code}).", request_id) from None
+
+    def chunks(self, response: requests.Response, request_id: str) -> Iterator[bytes]:
+        """The body as it arrives (no waiting for a full buffer), for chunked and plain responses."""
+        raw = response.raw
+        try:
+            while True:
+                data = raw.read1(65536)
+                if not data:
+                    return
+                yield data
+        except ReadTimeoutError:
+            waited = getattr(response, "read_timeout_s", self.read_timeout_s)
+            raise self.fail(504, "backend_timeout", f"{self.name} sent nothing for {waited:g} s.",
+                            request_id) from None
+        except (Urllib3Error, OSError, ValueError) as exc:
+            raise self.fail(502, "backend_error", f"The connection to {self.name} dropped "
+                            f"({type(exc).__name__}).", request_id) from None
+
+    def ndjson(self, response: requests.Response, request_id: str) -> Iterator[dict[str, Any]]:
+        """The body's NDJSON objects one by one; the response is closed when this generator ends or is closed."""
+        buffer = b""
+        try:
+            for data in self.chunks(response, request_id):
+                buffer += data
+                if len(buffer) > MAX_LINE_BYTES:
+                    raise self.fail(502, "backend_error", f"{self.name} sent an over-long line.", request_id)
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield self._parse_line(line, request_id)
+            if buffer.strip():
+                yield self._parse_line(buffer, request_id)
+        finally:
+            response.close()
+
+    def _parse_line(self, line: bytes, request_id: str) -> dict[str, Any]:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict):
+            raise self.fail(502, "backend_error", f"{self.name} sent a line that is not a JSON object.",
+                            request_id)
+        return item
+
+
+def error_text(response: requests.Response) -> str:
+    """The `error` of a non-2xx answer, as a string, whatever its shape ({"error": "x"} or the contract's)."""
+    try:
+        text = response.text
+    except requests.RequestException:
+        return f"HTTP {response.status_code}"
+    finally:
+        response.close()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:300].strip() or f"HTTP {response.status_code}"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or error)
+    return str(error or body)[:300]

@@ -1,0 +1,149 @@
+"""The worker's Flask app factory: config, the two model slots, request ids, timing and the error shape."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .config import WorkerConfig
+from .errors import STATUS_CODES, ApiError, error_body
+from .slot import ModelSlot
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def default_loaders(config: WorkerConfig) -> dict[str, Callable[[], Any]]:
+    """The real loaders: device and dtype chosen once, each model loaded by its own class."""
+
+    def placement():
+        from .runtime import choose_placement, prepare_torch
+
+        chosen = choose_placement(config)
+        prepare_torch(chosen)
+        return chosen
+
+    def load_omni():
+        from .omni import OmniModel
+
+        return OmniModel.load(config, placement())
+
+    def load_detector():
+        from .detector import DetectorModel
+
+        return DetectorModel.load(config, placement())
+
+    return {"omni": load_omni, "detector": load_detector}
+
+
+def _slot_names(config: WorkerConfig) -> dict[str, str]:
+    adapter = f"+{config.vl_lora_adapter}" if config.vl_lora_adapter else ""
+    return {"omni": config.omni_model, "detector": f"{config.vl_base_model}{adapter}"}
+
+
+def create_app(
+    config: WorkerConfig | None = None,
+    *,
+    loaders: dict[str, Callable[[], Any]] | None = None,
+    start_loading: bool = True,
+) -> Flask:
+    """Build the app. `loaders` replaces a model's loader (tests use it to hold a model in `loading`)."""
+    config = config or WorkerConfig.from_env()
+    app = Flask(__name__)
+    app.config["WORKER"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    chosen = {**default_loaders(config), **(loaders or {})}
+    names = _slot_names(config)
+    app.extensions["model_slots"] = {
+        key: ModelSlot(
+            key, names[key], chosen[key], enabled=key in config.enabled_models,
+            queue_size=config.queue_size, retry_after_s=config.retry_after_s,
+        )
+        for key in ("omni", "detector")
+    }
+
+    _install_request_hooks(app)
+    _install_error_handlers(app)
+
+    from .routes import cloud, detect, health, omni
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(omni.bp)
+    app.register_blueprint(detect.bp)
+    app.register_blueprint(cloud.blueprint(config))
+
+    log.info("model-worker configuration: %s", config.describe())
+    if start_loading:
+        for slot in app.extensions["model_slots"].values():
+            slot.start()
+    return app
+
+
+def slots() -> dict[str, ModelSlot]:
+    return current_app.extensions["model_slots"]
+
+
+def worker_config() -> WorkerConfig:
+    return current_app.config["WORKER"]
+
+
+def _install_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def start_request():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response):
+        request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+        started = getattr(g, "started", time.perf_counter())
+        total = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"total;dur={total:.1f}"
+        return response
+
+
+def error_response(exc: ApiError):
+    body = error_body(exc.code, exc.message, getattr(g, "request_id", "") or "")
+    response = jsonify(body)
+    response.status_code = exc.status
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        error = ApiError(exc.description or exc.name)
+        error.status, error.code = status, STATUS_CODES.get(status, "bad_request" if status < 500 else "internal")
+        if status == 413:
+            error.message = "the request body is larger than this route accepts"
+        elif status == 404:
+            error.message = f"no route {request.path}"
+        elif status == 405:
+            error.message = f"{request.method} is not allowed on {request.path}"
+        return error_response(error)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error in %s %s (request %s)", request.method, request.path, g.get("request_id"))
+        error = ApiError("an unexpected error occurred in the worker; see its log")
+        return error_response(error)

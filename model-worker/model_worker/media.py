@@ -1,0 +1,206 @@
+"""Media decoding at the edge: uploaded audio to 16 kHz mono float32 (PyAV), uploaded images to RGB (Pillow), and
+a PDF's first page rendered to RGB (pypdfium2, PDFium inside the wheel).
+
+Every failure is one of the contract's errors: an empty file is 400, a type the worker does not take is 415, a file
+that claims a type but does not decode is 422, a file over its duration or pixel limit is 400.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import pypdfium2 as pdfium
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import BadRequest, UnprocessableMedia, UnsupportedMediaType
+
+TARGET_SAMPLE_RATE = 16_000
+
+AUDIO_MIME_TYPES = frozenset({
+    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac", "audio/ogg",
+    "audio/opus", "application/ogg", "audio/webm", "video/webm", "audio/mpeg", "audio/mp3", "audio/mp4",
+    "audio/x-m4a", "audio/m4a", "audio/aac", "audio/x-aac", "video/mp4",
+})
+AUDIO_EXTENSIONS = frozenset({"wav", "wave", "flac", "ogg", "oga", "opus", "webm", "mp3", "m4a", "mp4", "aac"})
+GENERIC_MIME_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+
+# A PDF's first page is rendered with its long side at this many pixels (about 170 dpi for A4, enough for form
+# text), or fewer when that would exceed the pixel limit.
+PDF_RENDER_LONG_SIDE = 2000
+# PDFium is not thread-safe: one render at a time per process.
+_PDFIUM_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, TARGET_SAMPLE_RATE
+    sample_rate: int
+    duration_s: float
+    source_format: str
+    decode_ms: float
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: Image.Image  # RGB, EXIF orientation applied
+    width: int
+    height: int
+    source_format: str
+    decode_ms: float
+
+
+def _sniff_audio(data: bytes) -> bool:
+    head = data[:16]
+    return (
+        head.startswith((b"RIFF", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3", b"ID3"))
+        or data[4:8] == b"ftyp"
+        or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0)  # MPEG audio / ADTS frame sync
+    )
+
+
+def check_audio_type(content_type: str | None, filename: str | None, data: bytes) -> None:
+    """415 unless the upload is declared (type or extension) or recognisable (magic bytes) as audio we decode."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    extension = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+    if mime in AUDIO_MIME_TYPES or extension in AUDIO_EXTENSIONS:
+        return
+    if mime in GENERIC_MIME_TYPES and _sniff_audio(data):
+        return
+    raise UnsupportedMediaType(
+        f"unsupported audio type {mime or 'unknown'!r}; send WAV, FLAC, OGG/Opus, WebM/Opus, MP3 or M4A/AAC"
+    )
+
+
+def decode_audio(data: bytes, max_seconds: float) -> DecodedAudio:
+    """Decode any container/codec FFmpeg (inside PyAV) knows, downmixed and resampled to 16 kHz mono float32."""
+    started = time.perf_counter()
+    if not data:
+        raise BadRequest("the audio file is empty")
+    max_samples = int(max_seconds * TARGET_SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    total = 0
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                raise UnprocessableMedia("the file has no audio stream")
+            if container.duration is not None and container.duration / av.time_base > max_seconds + 1:
+                raise BadRequest(
+                    f"the audio is {container.duration / av.time_base:.1f} s long; the limit is {max_seconds:g} s"
+                )
+            stream = container.streams.audio[0]
+            source_format = f"{container.format.name}/{stream.codec_context.name}"
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_SAMPLE_RATE)
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    chunks.append(chunk)
+                    total += chunk.size
+                if total > max_samples:
+                    raise BadRequest(f"the audio is longer than the limit of {max_seconds:g} s")
+            for out in resampler.resample(None):
+                chunk = out.to_ndarray().reshape(-1)
+                chunks.append(chunk)
+                total += chunk.size
+    except (av.FFmpegError, ValueError, IndexError, EOFError) as exc:
+        raise UnprocessableMedia(f"the audio file could not be decoded ({type(exc).__name__})") from None
+    if total == 0:
+        raise UnprocessableMedia("the audio file contains no audio samples")
+    if total > max_samples:
+        raise BadRequest(f"the audio is longer than the limit of {max_seconds:g} s")
+    samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    return DecodedAudio(
+        samples=samples, sample_rate=TARGET_SAMPLE_RATE, duration_s=round(total / TARGET_SAMPLE_RATE, 3),
+        source_format=source_format, decode_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data.startswith(b"%PDF-"):
+        return "PDF"
+    return None
+
+
+def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
+    """PNG, JPEG or WebP to RGB with the EXIF orientation applied; the size reported is the upright upload's.
+
+    A PDF's first page is rendered (`render_pdf_first_page`); its size is then the rendered page's, so boxes in
+    pixels refer to that rendering."""
+    started = time.perf_counter()
+    if not data:
+        raise BadRequest("the image file is empty")
+    fmt = sniff_image_format(data)
+    if fmt is None:
+        raise UnsupportedMediaType("this file type is not supported; send a PNG, JPEG or WebP image or a PDF")
+    image = render_pdf_first_page(data, max_pixels) if fmt == "PDF" else _decode_raster(data, fmt, max_pixels)
+    return DecodedImage(
+        image=image, width=image.width, height=image.height, source_format=fmt,
+        decode_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data), formats=[fmt])
+        width, height = image.size
+        if width * height > max_pixels:
+            raise BadRequest(f"the image has {width * height} pixels; the limit is {max_pixels}")
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return image.convert("RGB")
+    except Image.DecompressionBombError:
+        raise BadRequest(f"the image has more pixels than the limit of {max_pixels}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnprocessableMedia(f"the {fmt} image could not be decoded ({exc})") from None
+
+
+def pdf_render_scale(width_pt: float, height_pt: float, max_pixels: int) -> float:
+    """Pixels per PDF point: the long side at PDF_RENDER_LONG_SIDE pixels, lowered to stay within `max_pixels`."""
+    scale = PDF_RENDER_LONG_SIDE / max(width_pt, height_pt)
+    if (width_pt * scale) * (height_pt * scale) > max_pixels:
+        scale = math.sqrt(max_pixels / (width_pt * height_pt)) * 0.999
+    return scale
+
+
+def render_pdf_first_page(data: bytes, max_pixels: int) -> Image.Image:
+    """The first page of a PDF as an RGB image (page rotation applied), long side PDF_RENDER_LONG_SIDE pixels at
+    most; a PDF that PDFium cannot open, or one without pages, is 422."""
+    with _PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise UnprocessableMedia(f"the PDF could not be opened ({exc})") from None
+        try:
+            if len(pdf) == 0:
+                raise UnprocessableMedia("the PDF has no pages")
+            page = pdf[0]
+            try:
+                width_pt, height_pt = page.get_size()
+                if width_pt <= 0 or height_pt <= 0:
+                    raise UnprocessableMedia("the PDF's first page has no size")
+                bitmap = page.render(scale=pdf_render_scale(width_pt, height_pt, max_pixels))
+                try:
+                    image = bitmap.to_pil().convert("RGB")
+                finally:
+                    bitmap.close()
+            finally:
+                page.close()
+        except pdfium.PdfiumError as exc:
+            raise UnprocessableMedia(f"the PDF's first page could not be rendered ({exc})") from None
+        finally:
+            pdf.close()
+    if image.width * image.height > max_pixels:
+        raise BadRequest(f"the rendered page has {image.width * image.height} pixels; the limit is {max_pixels}")
+    return image

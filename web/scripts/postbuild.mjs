@@ -1,0 +1,19 @@
+// Make .next/standalone a complete app: `node .next/standalone/server.js` then serves the
+// static assets and public files too (Next.js leaves copying them to the deployer).
+import { cpSync, existsSync, rmSync } from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+const standalone = path.join(root, ".next", "standalone");
+if (!existsSync(path.join(standalone, "server.js"))) {
+  console.error("postbuild: .next/standalone/server.js is missing; is output: 'standalone' set?");
+  process.exit(1);
+}
+for (const [from, to] of [
+  [path.join(root, ".next", "static"), path.join(standalone, ".next", "static")],
+  [path.join(root, "public"), path.join(standalone, "public")],
+]) {
+  rmSync(to, { recursive: true, force: true });
+  if (existsSync(from)) cpSync(from, to, { recursive: true });
+}
+console.log("postbuild: copied .next/static and public into .next/standalone");

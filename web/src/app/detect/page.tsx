@@ -1,0 +1,5 @@
+import { DetectView } from "@/components/detect/DetectView";
+
+export default function DetectPage() {
+  return <DetectView />;
+}

@@ -1,0 +1,5 @@
+import { VoiceView } from "@/components/voice/VoiceView";
+
+export default function VoicePage() {
+  return <VoiceView />;
+}
