@@ -3,6 +3,7 @@
 # constraints.txt), installs the web app's npm packages, lints, runs the web unit tests, builds the web app,
 # and runs the whole pytest suite (unit, service and end-to-end tests).
 SHELL := /bin/bash
+export NEXT_TELEMETRY_DISABLED := 1
 .SHELLFLAGS := -eu -o pipefail -c
 
 PYTHON ?= python3

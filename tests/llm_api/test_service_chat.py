@@ -58,7 +58,12 @@ def test_streamed_answer_and_storage(api, ollama):
     assert tokens and all(t["type"] == "token" for t in tokens)
     assert done["type"] == "done"
     assert "".join(t["text"] for t in tokens) == done["answer"] == "You said: stream this please (1 messages)"
-    assert done["timings"]["first_token_ms"] > 0 and done["timings"]["tokens_per_s"] > 0
+    timings = done["timings"]
+    assert timings["first_token_ms"] > 0 and timings["tokens_per_s"] > 0
+    # Both measured by the llm-api on one clock: the first token cannot come after the whole answer.
+    n_tokens = len(tokens)
+    assert timings["first_token_ms"] < timings["total_ms"]
+    assert timings["total_ms"] - timings["first_token_ms"] >= 10 * (n_tokens - 1) * 0.9  # the double's 10 ms delays
     session = requests.get(f"{api.url}/sessions/{start['session_id']}", timeout=5).json()
     assert session["title"] == "stream this please"
     assert [(m["role"], m["content"]) for m in session["messages"]] == [

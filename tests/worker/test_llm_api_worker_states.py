@@ -38,7 +38,9 @@ def ollama():
 def api_for(ollama, tmp_path_factory):
     """Start the real llm-api in front of `worker_url` (a fresh database each)."""
     def start(worker_url: str):
-        return llm_api_service(ollama.url, worker_url, tmp_path_factory.mktemp("llm-api-db") / "db.sqlite3")
+        # One gevent process serves these sequential tests (and stops in ~1 s; an idle second one lingers ~5 s).
+        return llm_api_service(ollama.url, worker_url, tmp_path_factory.mktemp("llm-api-db") / "db.sqlite3",
+                               env={"WEB_CONCURRENCY": "1"})
     return start
 
 

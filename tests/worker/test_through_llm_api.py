@@ -22,9 +22,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def stack(tiny_checkpoints, tmp_path_factory):
     db = tmp_path_factory.mktemp("llm-api-db") / "llm-api.sqlite3"
-    with model_worker_service(tiny_checkpoints, name="e2e-worker", env={"QUEUE_SIZE": "1", "RETRY_AFTER_S": "7"}) \
-            as worker, ollama_double() as ollama, \
-            llm_api_service(ollama.url, worker.url, db) as api:
+    worker_env = {"QUEUE_SIZE": "1", "RETRY_AFTER_S": "7"}
+    # One gevent process is enough for the concurrent requests here, and stops faster than two.
+    with model_worker_service(tiny_checkpoints, name="e2e-worker", env=worker_env) as worker, \
+            ollama_double() as ollama, \
+            llm_api_service(ollama.url, worker.url, db, env={"WEB_CONCURRENCY": "1"}) as api:
         yield api, worker
 
 

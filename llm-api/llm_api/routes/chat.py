@@ -39,7 +39,16 @@ class Turn:
 
     def mark_token(self) -> None:
         if self.first_token_ms is None:
-            self.first_token_ms = round((time.perf_counter() - self.started) * 1000, 1)
+            self.first_token_ms = self.elapsed_ms()
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 1)
+
+    def timings(self, backend: dict[str, Any]) -> dict[str, Any]:
+        """The backend's timings (load, token counts, tokens/s) with the two the llm-api measures on its own clock:
+        `total_ms` (request received to answer complete, what the caller waited) and `first_token_ms` (streams),
+        so that first_token_ms <= total_ms always holds."""
+        return {**backend, "total_ms": self.elapsed_ms(), "first_token_ms": self.first_token_ms}
 
 
 def _store(svc: Services, turn: Turn, answer: str, timings: dict[str, Any]) -> None:
@@ -69,6 +78,7 @@ def ask_llm():
             answer, timings = svc.worker.chat(messages, ask.options, turn.request_id)
         else:
             answer, timings = svc.ollama.chat(ask.model, messages, ask.options, turn.request_id)
+        timings = turn.timings(timings)
         _store(svc, turn, answer, timings)
         return jsonify({"answer": answer, "model": ask.model, "session_id": session_id,
                         "message_id": turn.message_id, "timings": timings})
@@ -99,7 +109,7 @@ def _stream(svc: Services, turn: Turn, first: ChatEvent, upstream: Iterator[Chat
                 yield ndjson_line({"type": "token", "text": event.text})
             elif event.kind == "done":
                 answer = event.text or "".join(pieces)
-                timings = {**event.timings, "first_token_ms": turn.first_token_ms}
+                timings = turn.timings(event.timings)
                 _store(svc, turn, answer, timings)
                 yield ndjson_line({"type": "done", "answer": answer, "timings": timings})
                 return
