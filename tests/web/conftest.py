@@ -33,6 +33,8 @@ expect.set_options(timeout=15_000)
 # The model every chat test talks to; the double starts without it so the pull test has something to pull.
 DEFAULT_MODEL = "7shi/ezo-gemma-2-jpn:2b-instruct-q8_0"
 OTHER_MODEL = "qwen2.5:0.5b"
+# A name the double's registry lacks (tests/doubles/ollama_double.py MISSING_IN_REGISTRY): its pull fails.
+MISSING_MODEL = "does-not-exist:1b"
 
 
 def require_tools() -> None:
@@ -101,6 +103,18 @@ def fresh(stack: Stack) -> Iterator[Stack]:
     stack.reset()
     yield stack
     stack.reset()
+
+
+@pytest.fixture()
+def unpulled_default(fresh: Stack, tmp_path: Path) -> Iterator[Stack]:
+    """The shared double behind a second real llm-api whose default model (`MISSING_MODEL`) the double neither
+    has nor can pull, so the llm-api lists it `not_pulled`, and a second web server in front of that llm-api."""
+    worker_url = f"http://127.0.0.1:{free_port()}"
+    env = {"LLM_DEFAULT_MODEL": MISSING_MODEL, "WEB_CONCURRENCY": "1"}
+    with llm_api_service(fresh.ollama.url, worker_url, tmp_path / "llm-api.sqlite3", env=env,
+                         log_dir=ARTIFACTS) as api, \
+            web_service(api.url, "web-unpulled-default") as web:
+        yield Stack(fresh.ollama, api, web)
 
 
 @dataclass
@@ -190,15 +204,20 @@ def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) ->
     context.close()
 
 
-@pytest.fixture()
-def page(browser: BrowserContext) -> Iterator[Page]:
-    """A new tab; page errors (uncaught exceptions) fail the test."""
-    tab = browser.new_page()
+def open_tab(context: BrowserContext) -> Iterator[Page]:
+    """A new tab in `context`, closed after; page errors (uncaught exceptions) fail the test. For fixtures."""
+    tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     tab.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture()
+def page(browser: BrowserContext) -> Iterator[Page]:
+    """A new tab; page errors (uncaught exceptions) fail the test."""
+    yield from open_tab(browser)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import DEFAULT_MODEL, Stack
+from tests.web.conftest import DEFAULT_MODEL, MISSING_MODEL, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -124,21 +124,32 @@ def test_pull_a_model_with_progress(page: Page, fresh: Stack, shot) -> None:
     expect(page.get_by_test_id("assistant-message").last).to_have_attribute("data-status", "done")
 
 
-def test_pull_error_is_shown(page: Page, fresh: Stack) -> None:
-    page.goto(f"{fresh.web.url}/chat")
-    # A model that the registry does not have: the error line of the pull stream is shown.
-    page.evaluate("localStorage.setItem('chat.model', 'does-not-exist:1b')")
-    page.route("**/api/models", lambda route: route.fulfill(json={
-        "models": [{"name": "does-not-exist:1b", "backend": "ollama", "size_bytes": None, "capabilities": ["chat"],
-                    "state": "not_pulled"}],
-        "default": "does-not-exist:1b"}))
-    page.reload()
+def test_pull_error_is_shown(page: Page, unpulled_default: Stack, shot) -> None:
+    """The llm-api's default model is one the registry lacks: the page offers to download it, and the error line
+    of the real pull stream (double -> llm-api -> web proxy) is shown."""
+    stack = unpulled_default
+    pulls_before = stack.ollama.state()["counters"]["pulls"]
+    page.goto(f"{stack.web.url}/chat")
+    select = page.get_by_test_id("model-select")
+    expect(select).to_have_value(MISSING_MODEL)
+    expect(select.locator("option:checked")).to_contain_text("not downloaded")
+    expect(page.get_by_test_id("send-button")).to_be_disabled()
+
     page.get_by_role("button", name="Download model").click()
     notice = page.get_by_test_id("pull-panel").get_by_test_id("error-notice")
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("does not exist")
-    page.unroute("**/api/models")
-    page.evaluate("localStorage.removeItem('chat.model')")
+    panel = page.get_by_test_id("pull-panel")
+    expect(panel).to_contain_text(f"Could not download “{MISSING_MODEL}”")
+    expect(panel.get_by_test_id("pull-progress")).to_have_count(0)  # no bar stuck part-way
+    shot(page, "chat-pull-error")
+    assert stack.ollama.state()["counters"]["pulls"] == pulls_before + 1
+    # Nothing was pulled: the model is still listed as not downloaded, and nothing can be sent to it.
+    listed = requests.get(f"{stack.api.url}/models", timeout=5).json()
+    assert {"name": MISSING_MODEL, "state": "not_pulled"}.items() <= next(
+        m for m in listed["models"] if m["name"] == MISSING_MODEL).items()
+    expect(select.locator("option:checked")).to_contain_text("not downloaded")
+    expect(page.get_by_test_id("send-button")).to_be_disabled()
 
 
 def test_markdown_is_rendered_and_html_is_not(page: Page, fresh: Stack) -> None:

@@ -67,7 +67,13 @@ export function ModelNotice({ models }: { models: Models }) {
     return (
       <div className="card space-y-2 text-sm" data-testid="pull-panel">
         <div className="flex items-center justify-between gap-2">
-          <p className="font-medium">{pull.done ? t("pull.done", { name: pull.name }) : t("pull.progress", { name: pull.name })}</p>
+          <p className="font-medium">
+            {pull.error
+              ? t("pull.failed", { name: pull.name })
+              : pull.done
+                ? t("pull.done", { name: pull.name })
+                : t("pull.progress", { name: pull.name })}
+          </p>
           {!pull.done && !pull.error && (
             <button type="button" className="btn-secondary" onClick={models.cancelPull}>
               {t("pull.cancel")}
@@ -79,25 +85,29 @@ export function ModelNotice({ models }: { models: Models }) {
             </button>
           )}
         </div>
-        <div
-          role="progressbar"
-          aria-label={t("pull.progress", { name: pull.name })}
-          aria-valuemin={0}
-          aria-valuemax={100}
-          aria-valuenow={pct == null ? undefined : Math.round(pct)}
-          data-testid="pull-progress"
-          className="h-2.5 w-full overflow-hidden rounded-full bg-slate-200 dark:bg-slate-800"
-        >
-          <div
-            className={`h-full rounded-full bg-indigo-600 transition-[width] duration-200 ${pct == null ? "w-1/3 animate-pulse" : ""}`}
-            style={pct == null ? undefined : { width: `${pct}%` }}
-          />
-        </div>
-        <p className="text-xs text-slate-600 dark:text-slate-400" aria-live="polite">
-          {pull.status && `${t("pull.status")}: ${pull.status}`}
-          {pull.total ? ` · ${formatBytes(pull.completed)} / ${formatBytes(pull.total)}` : ""}
-          {pct != null ? ` · ${pct.toFixed(0)}%` : ""}
-        </p>
+        {!pull.error && (
+          <>
+            <div
+              role="progressbar"
+              aria-label={t("pull.progress", { name: pull.name })}
+              aria-valuemin={0}
+              aria-valuemax={100}
+              aria-valuenow={pct == null ? undefined : Math.round(pct)}
+              data-testid="pull-progress"
+              className="h-2.5 w-full overflow-hidden rounded-full bg-slate-200 dark:bg-slate-800"
+            >
+              <div
+                className={`h-full rounded-full bg-indigo-600 transition-[width] duration-200 ${pct == null ? "w-1/3 animate-pulse" : ""}`}
+                style={pct == null ? undefined : { width: `${pct}%` }}
+              />
+            </div>
+            <p className="text-xs text-slate-600 dark:text-slate-400" aria-live="polite">
+              {pull.status && `${t("pull.status")}: ${pull.status}`}
+              {pull.total ? ` · ${formatBytes(pull.completed)} / ${formatBytes(pull.total)}` : ""}
+              {pct != null ? ` · ${pct.toFixed(0)}%` : ""}
+            </p>
+          </>
+        )}
         {pull.error && <ErrorNotice error={pull.error} onRetry={() => void models.startPull(pull.name)} />}
       </div>
     );

@@ -147,7 +147,7 @@ export function DetectView() {
       {error && <ErrorNotice error={error} onRetry={picked ? () => void submit() : undefined} onDismiss={() => setError(null)} />}
 
       {picked && (
-        <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_20rem]">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-[minmax(0,1fr)_20rem]">
           <div className="card flex justify-center overflow-auto">
             {picked.isImage ? (
               <BoxOverlay
@@ -171,7 +171,11 @@ export function DetectView() {
                 </button>
               </div>
               <p className="text-sm text-slate-700 dark:text-slate-300" data-testid="detect-count">
-                {result.body.count > 0 ? t("detect.count", { count: result.body.count }) : t("detect.none")}
+                {result.body.count === 0
+                  ? t("detect.none")
+                  : result.body.count === 1
+                    ? t("detect.count_one")
+                    : t("detect.count", { count: result.body.count })}
               </p>
               <ol className="max-h-[55vh] space-y-1 overflow-y-auto" data-testid="field-list">
                 {boxes.map((box, index) => {
