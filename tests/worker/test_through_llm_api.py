@@ -184,7 +184,8 @@ def test_voice_feedback_with_a_session_stores_the_exchange(stack):
     messages = requests.get(f"{api.url}/sessions/{sid}", timeout=30).json()["messages"]
     assert [(m["role"], m["content"]) for m in messages[2:]] == [("user", "[audio] 評価して"),
                                                                  ("assistant", body["feedback"])]
-    assert messages[3]["model"] == body["model"] and messages[3]["timings"] == body["timings"]
+    # Stored under the API's name for the model, the same as an omni chat turn in that session.
+    assert messages[2]["model"] == messages[3]["model"] == "omni" and messages[3]["timings"] == body["timings"]
 
 
 def test_voice_feedback_without_a_session_stores_nothing(stack):

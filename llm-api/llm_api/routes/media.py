@@ -95,7 +95,8 @@ def voice_feedback():
 
 
 def _store_feedback(sid: str, prompt: str | None, result: dict[str, Any]) -> None:
-    model = result.get("model") if isinstance(result.get("model"), str) else OMNI_MODEL
+    # Stored under the name /models and /ask-llm use for the worker's Omni model, like an omni chat turn.
+    model = OMNI_MODEL
     timings = result.get("timings") if isinstance(result.get("timings"), dict) else None
     user = Message(new_id(), "user", AUDIO_MARKER if prompt is None else f"{AUDIO_MARKER} {prompt}", model)
     assistant = Message(new_id(), "assistant", result["feedback"], model, timings)
