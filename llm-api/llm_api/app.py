@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import re
@@ -61,6 +62,7 @@ def _init_request_hooks(app: Flask, config: Config) -> None:
     @app.before_request
     def _start():
         g.request_start = time.perf_counter()
+        _bound_body_reads(config.body_timeout_s)
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         if request.method == "OPTIONS":
@@ -73,6 +75,13 @@ def _init_request_hooks(app: Flask, config: Config) -> None:
                 raise ApiError(401, "unauthorized", "A valid 'Authorization: Bearer <key>' header is required.")
         return None
 
+    @app.teardown_request
+    def _unbound(_exc: BaseException | None) -> None:
+        sock, prior = g.pop("body_socket", None), g.pop("body_socket_timeout", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(prior)  # a streamed answer is written without the body's deadline
+
     @app.after_request
     def _stamp(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
@@ -80,6 +89,18 @@ def _init_request_hooks(app: Flask, config: Config) -> None:
         total = 0.0 if started is None else (time.perf_counter() - started) * 1000
         response.headers["Server-Timing"] = f"total;dur={total:.1f}"
         return response
+
+
+def _bound_body_reads(timeout_s: float) -> None:
+    """A client that sends headers and then stops sending its body must not hold a worker forever: each read of
+    the body under gunicorn waits at most `timeout_s` (a stall raises TimeoutError, answered 400 in errors.py)."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None or not hasattr(sock, "settimeout"):
+        return
+    with contextlib.suppress(OSError):
+        g.body_socket_timeout = sock.gettimeout()
+        sock.settimeout(timeout_s)
+        g.body_socket = sock
 
 
 def _init_preflight_headers(app: Flask, config: Config) -> None:

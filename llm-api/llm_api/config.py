@@ -13,6 +13,7 @@ Variables (the contract's names; defaults in parentheses):
 | `DATABASE_PATH`      | `/data/llm-api.sqlite3`                    | SQLite file holding the chat sessions           |
 | `UPSTREAM_TIMEOUT_S` | `600`                                      | read timeout (seconds) for model calls          |
 | `MAX_UPLOAD_MB`      | `25`                                       | audio upload limit in MiB (images: min(20, it)) |
+| `BODY_TIMEOUT_S`     | `30`                                       | max wait (s) for a stalled request body: 400    |
 
 `WEB_CONCURRENCY` (2) is gunicorn's own knob for the number of worker processes, read by `gunicorn.conf.py`.
 
@@ -50,6 +51,7 @@ DEFAULTS = {
     "DATABASE_PATH": "/data/llm-api.sqlite3",
     "UPSTREAM_TIMEOUT_S": "600",
     "MAX_UPLOAD_MB": "25",
+    "BODY_TIMEOUT_S": "30",
 }
 
 
@@ -68,6 +70,7 @@ class Config:
     database_path: str
     upstream_timeout_s: float
     max_upload_mb: int
+    body_timeout_s: float = 30.0  # a client that stops sending its body gets 400 after this long, not a hang
 
     @property
     def max_audio_bytes(self) -> int:
@@ -145,4 +148,5 @@ def load_config(env: Mapping[str, str]) -> Config:
         database_path=database_path,
         upstream_timeout_s=_float("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S"), 0.0, 86_400.0),
         max_upload_mb=_int("MAX_UPLOAD_MB", get("MAX_UPLOAD_MB"), 1, 2048),
+        body_timeout_s=_float("BODY_TIMEOUT_S", get("BODY_TIMEOUT_S"), 0.0, 3600.0),
     )

@@ -7,6 +7,13 @@ import logging
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+try:  # errors gunicorn raises while the app reads a malformed request body
+    from gunicorn.http.errors import NoMoreData, ParseException
+
+    BODY_READ_ERRORS: tuple[type[Exception], ...] = (ParseException, NoMoreData)
+except ImportError:  # served by another WSGI server
+    BODY_READ_ERRORS = ()
+
 log = logging.getLogger("llm_api")
 
 HTTP_CODES = {
@@ -79,6 +86,23 @@ def init_app(app: Flask) -> None:
                 if name.lower() == "allow":
                     response.headers["Allow"] = value
         return response
+
+    def _malformed_body(_exc: Exception):
+        # gunicorn's reader of the body found a broken chunked encoding (or the body ended early)
+        # gunicorn then closes the connection: the rest of the body cannot be framed
+        return error_response(bad_request("The request body is malformed (its chunked encoding is broken)."))
+
+    for exc_class in BODY_READ_ERRORS:
+        app.register_error_handler(exc_class, _malformed_body)
+
+    @app.errorhandler(TimeoutError)
+    def _body_stalled(exc: TimeoutError):
+        # raised by a read of the request body that waited longer than BODY_TIMEOUT_S (app._bound_body_reads)
+        if g.get("body_socket") is None:
+            return _unexpected(exc)
+        log.info("request body stalled request_id=%s", current_request_id())
+        # gunicorn then closes the connection (its drain of the unread body is bounded too)
+        return error_response(bad_request("The request body stopped arriving before it was complete."))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,13 +75,31 @@ def read_json(request: Request) -> Any:
         raise ApiError(415, "unsupported_media_type", "The body must be JSON (Content-Type: application/json).")
     data = request.get_data(cache=True)
     limit = request.max_content_length
-    if limit is not None and request.content_length is None and len(data) >= limit:
-        # a chunked body is cut at the limit by werkzeug; reaching it means the body was too large
+    if limit is not None and request.content_length is None and len(data) >= limit and body_continues(request):
+        # a chunked body is cut at the limit by werkzeug: it was too large if more of it is still to come
         raise ApiError(413, "payload_too_large", f"The body is larger than {limit} bytes.")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise bad_request("The body's JSON is nested too deeply.") from None
     if body is None:
         raise bad_request("The body is not valid JSON." if data.strip() else "The body is empty; JSON expected.")
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON allows "\ud800" escapes that decode to lone surrogates, which no UTF-8 output can carry
+        raise bad_request("The body contains an invalid Unicode escape (an unpaired surrogate).") from None
+    except RecursionError:
+        raise bad_request("The body's JSON is nested too deeply.") from None
     return body
+
+
+def body_continues(request: Request) -> bool:
+    """Whether the client sent more body than werkzeug let through (a chunked body read up to the limit)."""
+    try:
+        return bool(request.environ["wsgi.input"].read(1))
+    except (OSError, ValueError):
+        return True
 
 
 def _object(body: Any, allowed: set[str]) -> Mapping[str, Any]:
@@ -185,7 +204,10 @@ def parse_rfc3339(value: str, name: str) -> datetime:
         raise bad_request(f"'{name}' must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z.") from None
     if parsed.tzinfo is None:
         raise bad_request(f"'{name}' must carry a time zone (e.g. a trailing Z).")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        raise bad_request(f"'{name}' is out of range.") from None
 
 
 def parse_sessions_query(args: Mapping[str, str]) -> SessionsQuery:
@@ -195,7 +217,7 @@ def parse_sessions_query(args: Mapping[str, str]) -> SessionsQuery:
     limit = DEFAULT_SESSIONS_LIMIT
     if "limit" in args:
         raw = args["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SESSIONS_LIMIT:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_SESSIONS_LIMIT:
             raise bad_request(f"'limit' must be an integer from 1 to {MAX_SESSIONS_LIMIT}.")
         limit = int(raw)
     before = None
@@ -219,6 +241,7 @@ def decode_base64(name: str, value: Any, max_bytes: int) -> bytes:
     text = value.strip()
     if text.startswith("data:") and "," in text:  # a data URL is accepted too
         text = text.split(",", 1)[1]
+    text = "".join(text.split())  # line-wrapped base64 (what `base64` and MIME tools write) is accepted
     if len(text) * 3 // 4 > max_bytes + 3:
         raise ApiError(413, "payload_too_large", f"'{name}' decodes to more than {max_bytes // 2**20} MiB.")
     try:

@@ -33,6 +33,7 @@ class WorkerConfig:
     # Queue and time limits (per model: one inference runs, `queue_size` more may wait).
     queue_size: int = 4
     request_timeout_s: float = 300.0
+    body_timeout_s: float = 30.0  # a client that stops sending its body gets 400 after this long, not a hang
     retry_after_s: int = 10
     # Upload limits (the contract's defaults).
     max_audio_bytes: int = 25 * 1024 * 1024
@@ -85,6 +86,7 @@ class WorkerConfig:
             hf_hub_offline=reader.boolean("HF_HUB_OFFLINE", False),
             queue_size=reader.integer("QUEUE_SIZE", cls.queue_size, low=0, high=1000),
             request_timeout_s=reader.number("REQUEST_TIMEOUT_S", cls.request_timeout_s, low=1),
+            body_timeout_s=reader.number("BODY_TIMEOUT_S", cls.body_timeout_s, low=0.1),
             retry_after_s=reader.integer("RETRY_AFTER_S", cls.retry_after_s, low=1, high=3600),
             max_audio_bytes=reader.megabytes("MAX_AUDIO_MB", 25),
             max_audio_seconds=reader.number("MAX_AUDIO_SECONDS", cls.max_audio_seconds, low=1),

@@ -60,7 +60,7 @@ def api_auth(tmp_path_factory, double_server, closed_url) -> Iterator[Service]:
 @pytest.fixture(scope="session")
 def api_fast_timeout(tmp_path_factory, double_server, closed_url) -> Iterator[Service]:
     with _service(tmp_path_factory, "timeout", double_server.url, closed_url, UPSTREAM_TIMEOUT_S="1",
-                  WEB_CONCURRENCY="1") as service:
+                  BODY_TIMEOUT_S="1", WEB_CONCURRENCY="1") as service:
         yield service
 
 

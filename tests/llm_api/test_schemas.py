@@ -86,6 +86,14 @@ def test_sessions_query():
         bad(parse_sessions_query, args)
 
 
+@pytest.mark.parametrize("args", [
+    {"limit": "\u00b2"}, {"limit": "\u0661"},  # str.isdigit() is true for these, int() fails or reads 1
+    {"before": "9999-12-31T23:59:59-23:59"}, {"before": "0001-01-01T00:00:00+14:00"},  # out of range in UTC
+])
+def test_sessions_query_odd_values_are_400_not_500(args):
+    bad(parse_sessions_query, args)
+
+
 def test_bool_field():
     assert parse_bool_field("f", None) is False and parse_bool_field("f", "") is False
     assert parse_bool_field("f", "TRUE") is True and parse_bool_field("f", "false") is False
@@ -97,6 +105,8 @@ def test_base64():
     data = b"\x89PNG\r\n\x1a\nrest"
     assert decode_base64("image_base64", base64.b64encode(data).decode(), 100) == data
     assert decode_base64("image_base64", "data:image/png;base64," + base64.b64encode(data).decode(), 100) == data
+    assert decode_base64("image_base64", base64.encodebytes(data * 10).decode(), 1000) == data * 10  # wrapped
+    assert decode_base64("image_base64", " \n" + base64.b64encode(data).decode() + "\r\n", 100) == data
     bad(decode_base64, "image_base64", "not base64!!", 100)
     bad(decode_base64, "image_base64", "", 100)
     bad(decode_base64, "image_base64", 7, 100)

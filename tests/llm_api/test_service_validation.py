@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -19,6 +20,21 @@ def post_raw(url: str, data: bytes | str, content_type: str | None = "applicatio
 @pytest.mark.parametrize("path", ["/ask-llm", "/models/pull", "/detect-fields"])
 def test_malformed_json_is_400(api, path, body):
     assert_error(post_raw(api.url + path, body), 400, "bad_request")
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000,  # json's decoder raises RecursionError, not ValueError
+    b'{"prompt": "\\ud800 x"}', b'{"prompt": "x", "\\udc00": 1}',  # lone surrogates: no UTF-8 can carry them
+])
+@pytest.mark.parametrize("path", ["/ask-llm", "/models/pull", "/detect-fields"])
+def test_json_that_python_parses_but_cannot_use_is_400(api, path, body):
+    assert_error(post_raw(api.url + path, body), 400, "bad_request")
+
+
+def test_escaped_surrogate_pair_is_fine(api, ollama):
+    response = post_raw(api.url + "/ask-llm", b'{"prompt": "\\ud83d\\ude00 hi"}')
+    assert response.status_code == 200, response.text
+    assert "\U0001f600" in response.json()["answer"]
 
 
 @pytest.mark.parametrize("path", ["/ask-llm", "/models/pull"])
@@ -71,6 +87,18 @@ def test_chunked_body_over_one_mib_is_413(api):
     assert_error(response, 413, "payload_too_large")
 
 
+def test_chunked_body_of_exactly_one_mib_is_accepted(api, ollama):
+    body = b'{"prompt": "hi"' + b" " * (1024 * 1024 - 16) + b"}"
+    assert len(body) == 1024 * 1024
+
+    def chunks():
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+    response = requests.post(api.url + "/ask-llm", data=chunks(), headers={"Content-Type": "application/json"},
+                             timeout=10)
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ({}, "name"), ({"name": ""}, "name"), ({"name": 3}, "name"), ({"name": "has space"}, "name"),
     ({"name": "omni"}, "omni"), ({"name": "x", "insecure": True}, "insecure"), ("x", "object"),
@@ -116,3 +144,42 @@ def test_half_sent_body_does_not_hang_the_server(api):
         sock.sendall(b"POST /ask-llm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"prompt\":")
         assert requests.get(api.url + "/healthz", timeout=5).status_code == 200
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[bytes, dict]:
+    """Sends raw bytes, reads one JSON answer (the socket's 10 s timeout fails a hang); (head, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while not reply.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
+@pytest.mark.parametrize(("path", "content_type"), [("/ask-llm", "application/json"),
+                                                    ("/voice-feedback", "multipart/form-data; boundary=b")])
+def test_stalled_body_is_answered_400_after_body_timeout(api_fast_timeout, path, content_type):
+    """A client that stops sending its body does not hold a worker forever: after BODY_TIMEOUT_S (1 s here) it gets
+    the contract's 400 with the usual headers."""
+    head, body = raw_exchange(api_fast_timeout.port, (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n"
+        f"X-Request-ID: stall-1\r\n\r\n{{").encode())
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"X-Request-ID: stall-1" in head and b"Server-Timing: total;dur=" in head
+    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "stall-1"
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\n", b"5\r\nabcdeXX"])
+@pytest.mark.parametrize(("path", "content_type"), [("/ask-llm", "application/json"),
+                                                    ("/detect-fields", "multipart/form-data; boundary=b")])
+def test_broken_chunked_body_is_400(api, path, content_type, chunks):
+    head, body = raw_exchange(api.port, (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        f"X-Request-ID: chunk-1\r\n\r\n").encode() + chunks)
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"Server-Timing: total;dur=" in head
+    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "chunk-1"

@@ -157,5 +157,29 @@ def test_chat_validation(client, payload):
     assert response.status_code == 400 and response.json["error"]["code"] == "bad_request"
 
 
+@pytest.mark.parametrize("path", ["/omni/chat", "/detect", "/score", "/invocations"])
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000,  # json's decoder raises RecursionError, not ValueError
+    b'{"messages": [{"role": "user", "content": "\\ud800"}], "image_base64": "x", "inputs": "x"}',  # lone surrogate
+    b'{"\\udc00": 1}',
+])
+def test_json_that_python_parses_but_cannot_use_is_400(client, path, body):
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["code"] == "bad_request"
+
+
+def test_chat_escaped_surrogate_pair_is_fine(client):
+    body = b'{"messages": [{"role": "user", "content": "\\ud83d\\ude00 hi"}], "options": {"max_tokens": 2}}'
+    assert client.post("/omni/chat", data=body, content_type="application/json").status_code == 200
+
+
+def test_chat_body_over_the_json_limit_is_413(client):
+    """/omni/chat takes no upload: the contract's 1 MiB JSON limit applies, not the upload-sized body limit."""
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * (1024 * 1024 + 10)}]})
+    response = client.post("/omni/chat", data=body, content_type="application/json")
+    assert response.status_code == 413 and response.json["error"]["code"] == "payload_too_large"
+
+
 def test_chat_needs_json(client):
     assert client.post("/omni/chat", data="hello", content_type="text/plain").status_code == 415

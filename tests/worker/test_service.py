@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ from tests.worker.stack import model_worker_service, wait_for_log
 
 @pytest.fixture(scope="module")
 def worker(tiny_checkpoints):
-    with model_worker_service(tiny_checkpoints, name="service-test") as service:
+    with model_worker_service(tiny_checkpoints, env={"BODY_TIMEOUT_S": "1"}, name="service-test") as service:
         yield service
 
 
@@ -68,6 +69,59 @@ def test_errors_over_http(worker):
                              timeout=60)
     assert response.status_code == 422 and response.json()["error"]["code"] == "unprocessable_media"
     assert requests.get(worker.url + "/missing", timeout=10).status_code == 404
+
+
+def _raw_exchange(port: int, request: bytes) -> tuple[bytes, dict]:
+    """Sends raw bytes, reads one JSON answer (the socket's 10 s timeout fails a hang); (head, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while not reply.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
+@pytest.mark.parametrize(("path", "content_type"), [("/omni/chat", "application/json"),
+                                                    ("/omni/feedback", "multipart/form-data; boundary=b")])
+def test_stalled_body_is_answered_400_after_body_timeout(worker, path, content_type):
+    """A client that stops sending its body does not hold a gunicorn thread forever: after BODY_TIMEOUT_S (1 s
+    here) it gets the contract's 400 with the usual headers, and the worker keeps serving."""
+    head, body = _raw_exchange(worker.port, (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n"
+        f"X-Request-ID: stall-2\r\n\r\n{{").encode())
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"X-Request-ID: stall-2" in head and b"Server-Timing: total;dur=" in head
+    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "stall-2"
+    assert requests.get(worker.url + "/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\n", b"5\r\nabcdeXX"])
+@pytest.mark.parametrize(("path", "content_type"), [("/omni/chat", "application/json"),
+                                                    ("/detect", "multipart/form-data; boundary=b")])
+def test_broken_chunked_body_is_400(worker, path, content_type, chunks):
+    head, body = _raw_exchange(worker.port, (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        f"X-Request-ID: chunk-2\r\n\r\n").encode() + chunks)
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "chunk-2"
+
+
+@pytest.mark.parametrize(("size", "status"), [(1024 * 1024, 200), (1024 * 1024 + 1, 413)])
+def test_chat_json_limit_holds_for_chunked_bodies(worker, size, status):
+    """/omni/chat takes at most the contract's 1 MiB of JSON, with or without a Content-Length."""
+    start = b'{"messages": [{"role": "user", "content": "hi"}], "options": {"max_tokens": 2}'
+    body = start + b" " * (size - len(start) - 1) + b"}"
+
+    def chunks():
+        for offset in range(0, len(body), 65536):
+            yield body[offset:offset + 65536]
+    response = requests.post(worker.url + "/omni/chat", data=chunks(), headers={"Content-Type": "application/json"},
+                             timeout=60)
+    assert response.status_code == status, response.text
 
 
 def test_invalid_configuration_stops_the_server_with_a_clear_message(tmp_path):

@@ -41,7 +41,7 @@ def feedback():
 def chat():
     config = worker_config()
     deadline = time.monotonic() + config.request_timeout_s
-    chat_input = parse_chat(json_body(request), config)
+    chat_input = parse_chat(json_body(request, config.max_json_bytes), config)
     chat_request = ChatRequest(messages=chat_input.messages, options=chat_input.options)
     slot = slots()["omni"]
     if not chat_input.stream:
