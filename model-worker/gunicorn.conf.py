@@ -9,7 +9,8 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('AIP_HTTP_PORT') or os.environ.get('PORT') or '8000'}"
 workers = 1
-worker_class = "gthread"
+# gthread, with a read deadline (BODY_TIMEOUT_S) on client sockets so stalled headers cannot hold a thread.
+worker_class = "model_worker.gunicorn_worker.DeadlineThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "900"))
 graceful_timeout = 30

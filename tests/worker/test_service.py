@@ -99,6 +99,25 @@ def test_stalled_body_is_answered_400_after_body_timeout(worker, path, content_t
     assert requests.get(worker.url + "/healthz", timeout=10).status_code == 200
 
 
+def test_stalled_headers_do_not_starve_the_worker(worker):
+    """More half-sent requests than the worker has threads: each is dropped after BODY_TIMEOUT_S (1 s here), and
+    the worker answers /healthz meanwhile and after."""
+    threads = 16  # gunicorn.conf.py's default GUNICORN_THREADS
+    stalled = []
+    try:
+        for _ in range(threads + 4):
+            sock = socket.create_connection(("127.0.0.1", worker.port), timeout=10)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            stalled.append(sock)
+        assert requests.get(worker.url + "/healthz", timeout=10).status_code == 200
+        for sock in stalled:
+            assert sock.recv(1024) == b"", "the server should close a connection whose headers stalled"
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert requests.get(worker.url + "/healthz", timeout=10).status_code == 200
+
+
 @pytest.mark.parametrize("chunks", [b"zz\r\n", b"5\r\nabcdeXX"])
 @pytest.mark.parametrize(("path", "content_type"), [("/omni/chat", "application/json"),
                                                     ("/detect", "multipart/form-data; boundary=b")])

@@ -1,0 +1,69 @@
+"""gunicorn's gthread worker with a read deadline on every client socket.
+
+gthread reads a request's headers on a blocking socket with no deadline, before the app runs: a client that
+sends part of its headers and stops would hold one of the worker's few threads forever (a handful of them can
+starve /healthz). Here every accepted socket is adopted into `DeadlineSocket`, on which gunicorn's
+`setblocking(True)` means "block, but at most BODY_TIMEOUT_S"; headers that stall past it read as a closed
+connection, which gunicorn drops quietly. The app sets its own deadline for bodies (app.py), where a stall is
+answered 400 rather than dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+from gunicorn.workers.gthread import ThreadWorker
+
+from .config import ConfigError, WorkerConfig
+
+
+class DeadlineSocket(socket.socket):
+    """A socket whose blocking mode has a deadline; a stall while gunicorn reads headers is end-of-stream."""
+
+    read_timeout_s: float = WorkerConfig.body_timeout_s
+    reading_headers: bool = False
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, read_timeout_s: float) -> DeadlineSocket:
+        """Move `sock`'s file descriptor into a DeadlineSocket, keeping its current blocking state."""
+        family, kind, proto, timeout = sock.family, sock.type, sock.proto, sock.gettimeout()
+        adopted = cls(family, kind, proto, fileno=sock.detach())
+        adopted.read_timeout_s = read_timeout_s
+        socket.socket.settimeout(adopted, timeout)
+        return adopted
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:  # gunicorn is about to read a request (headers first)
+            self.reading_headers = True
+            socket.socket.settimeout(self, self.read_timeout_s)
+        else:
+            socket.socket.setblocking(self, False)
+
+    def settimeout(self, value: float | None) -> None:
+        self.reading_headers = False  # the app has taken over: body reads and the response
+        socket.socket.settimeout(self, value)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        try:
+            return super().recv(bufsize, flags)
+        except TimeoutError:
+            if self.reading_headers:
+                return b""
+            raise
+
+
+class DeadlineThreadWorker(ThreadWorker):
+    """`worker_class` for the model-worker: gthread whose client sockets are DeadlineSockets."""
+
+    read_timeout_s: float = WorkerConfig.body_timeout_s
+
+    def init_process(self) -> None:
+        with contextlib.suppress(ConfigError):  # a bad value is reported by the app, which stops the server
+            self.read_timeout_s = WorkerConfig.from_env().body_timeout_s
+        super().init_process()
+
+    def enqueue_req(self, conn) -> None:
+        if not isinstance(conn.sock, DeadlineSocket):
+            conn.sock = DeadlineSocket.adopt(conn.sock, self.read_timeout_s)
+        super().enqueue_req(conn)
