@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
 import requests
 
 from tests.llm_api.conftest import assert_error
+from tests.support.raw_http import raw_exchange
 
 
 def post_raw(url: str, data: bytes | str, content_type: str | None = "application/json") -> requests.Response:
@@ -144,20 +144,6 @@ def test_half_sent_body_does_not_hang_the_server(api):
         sock.sendall(b"POST /ask-llm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"prompt\":")
         assert requests.get(api.url + "/healthz", timeout=5).status_code == 200
-
-
-def raw_exchange(port: int, request: bytes) -> tuple[bytes, dict]:
-    """Sends raw bytes, reads one JSON answer (the socket's 10 s timeout fails a hang); (head, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        reply = b""
-        while not reply.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            reply += data
-    head, _, body = reply.partition(b"\r\n\r\n")
-    return head, json.loads(body)
 
 
 @pytest.mark.parametrize(("path", "content_type"), [("/ask-llm", "application/json"),

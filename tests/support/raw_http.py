@@ -1,0 +1,20 @@
+"""Raw HTTP/1.1 over a socket, for tests of what a library client would never send (stalls, broken chunks)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[bytes, dict]:
+    """Sends raw bytes, reads one JSON answer (the socket's 10 s timeout fails a hang); (head, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while not reply.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, json.loads(body)
