@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -112,14 +111,6 @@ def _install_request_hooks(app: Flask) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
-        _bound_body_reads(worker_config().body_timeout_s)
-
-    @app.teardown_request
-    def unbound_body_reads(_exc):
-        sock, prior = g.pop("body_socket", None), g.pop("body_socket_timeout", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.settimeout(prior)  # a streamed answer is written without the body's deadline
 
     @app.after_request
     def finish_request(response):
@@ -129,18 +120,6 @@ def _install_request_hooks(app: Flask) -> None:
         total = (time.perf_counter() - started) * 1000
         response.headers["Server-Timing"] = f"total;dur={total:.1f}"
         return response
-
-
-def _bound_body_reads(timeout_s: float) -> None:
-    """A client that sends headers and then stops sending its body must not hold a gunicorn thread forever: each
-    read of the body waits at most `timeout_s` (a stall raises TimeoutError, answered 400 below)."""
-    sock = request.environ.get("gunicorn.socket")
-    if sock is None or not hasattr(sock, "settimeout"):
-        return
-    with contextlib.suppress(OSError):
-        g.body_socket_timeout = sock.gettimeout()
-        sock.settimeout(timeout_s)
-        g.body_socket = sock
 
 
 def error_response(exc: ApiError):
@@ -171,20 +150,14 @@ def _install_error_handlers(app: Flask) -> None:
         return error_response(error)
 
     def malformed_body(_exc: Exception):
-        # gunicorn's reader of the body found a broken chunked encoding (or the body ended early)
-        # gunicorn then closes the connection: the rest of the body cannot be framed
-        return error_response(BadRequest("the request body is malformed (its chunked encoding is broken)"))
+        # gunicorn's reader of the body found a broken chunked encoding, or the body ended early: the client
+        # closed, or stopped sending for BODY_TIMEOUT_S (gunicorn_worker.DeadlineSocket). gunicorn then closes.
+        return error_response(
+            BadRequest("the request body is malformed or stopped arriving before it was complete")
+        )
 
     for exc_class in _BODY_READ_ERRORS:
         app.register_error_handler(exc_class, malformed_body)
-
-    @app.errorhandler(TimeoutError)
-    def body_stalled(exc: TimeoutError):
-        if g.get("body_socket") is None:  # not a read of the body under _bound_body_reads
-            return unexpected(exc)
-        log.info("request body stalled in %s %s (request %s)", request.method, request.path, g.get("request_id"))
-        # gunicorn then closes the connection (its drain of the unread body is bounded too)
-        return error_response(BadRequest("the request body stopped arriving before it was complete"))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -1,11 +1,10 @@
 """gunicorn's gthread worker with a read deadline on every client socket.
 
-gthread reads a request's headers on a blocking socket with no deadline, before the app runs: a client that
-sends part of its headers and stops would hold one of the worker's few threads forever (a handful of them can
-starve /healthz). Here every accepted socket is adopted into `DeadlineSocket`, on which gunicorn's
-`setblocking(True)` means "block, but at most BODY_TIMEOUT_S"; headers that stall past it read as a closed
-connection, which gunicorn drops quietly. The app sets its own deadline for bodies (app.py), where a stall is
-answered 400 rather than dropped.
+gthread reads requests on blocking sockets with no deadline: a client that sends part of its headers or body and
+stops would hold one of the worker's few threads forever (a handful of them can starve /healthz). Here every
+accepted socket is adopted into `DeadlineSocket`, on which gunicorn's `setblocking(True)` means "block, but at
+most BODY_TIMEOUT_S" and a read that stalls past it is end-of-stream. gunicorn then drops a request whose
+headers stalled, and a stalled body surfaces in the app as gunicorn's NoMoreData, answered 400 (app.py).
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ from .config import ConfigError, WorkerConfig
 
 
 class DeadlineSocket(socket.socket):
-    """A socket whose blocking mode has a deadline; a stall while gunicorn reads headers is end-of-stream."""
+    """A socket whose blocking mode has a deadline, and on which a read that stalls past it is end-of-stream."""
 
     read_timeout_s: float = WorkerConfig.body_timeout_s
-    reading_headers: bool = False
 
     @classmethod
     def adopt(cls, sock: socket.socket, read_timeout_s: float) -> DeadlineSocket:
@@ -30,27 +28,20 @@ class DeadlineSocket(socket.socket):
         family, kind, proto, timeout = sock.family, sock.type, sock.proto, sock.gettimeout()
         adopted = cls(family, kind, proto, fileno=sock.detach())
         adopted.read_timeout_s = read_timeout_s
-        socket.socket.settimeout(adopted, timeout)
+        adopted.settimeout(timeout)
         return adopted
 
     def setblocking(self, flag: bool) -> None:
-        if flag:  # gunicorn is about to read a request (headers first)
-            self.reading_headers = True
-            socket.socket.settimeout(self, self.read_timeout_s)
+        if flag:  # gunicorn is about to read a request
+            self.settimeout(self.read_timeout_s)
         else:
-            socket.socket.setblocking(self, False)
-
-    def settimeout(self, value: float | None) -> None:
-        self.reading_headers = False  # the app has taken over: body reads and the response
-        socket.socket.settimeout(self, value)
+            super().setblocking(False)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         try:
             return super().recv(bufsize, flags)
         except TimeoutError:
-            if self.reading_headers:
-                return b""
-            raise
+            return b""
 
 
 class DeadlineThreadWorker(ThreadWorker):

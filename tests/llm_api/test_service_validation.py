@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.llm_api.conftest import assert_error
-from tests.support.raw_http import raw_exchange
+from tests.support.raw_http import chunked_post, raw_exchange
 
 
 def post_raw(url: str, data: bytes | str, content_type: str | None = "application/json") -> requests.Response:
@@ -163,9 +163,7 @@ def test_stalled_body_is_answered_400_after_body_timeout(api_fast_timeout, path,
 @pytest.mark.parametrize(("path", "content_type"), [("/ask-llm", "application/json"),
                                                     ("/detect-fields", "multipart/form-data; boundary=b")])
 def test_broken_chunked_body_is_400(api, path, content_type, chunks):
-    head, body = raw_exchange(api.port, (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
-        f"X-Request-ID: chunk-1\r\n\r\n").encode() + chunks)
+    head, body = chunked_post(api.port, path, content_type, chunks, request_id="chunk-1")
     assert head.startswith(b"HTTP/1.1 400"), head
     assert b"Server-Timing: total;dur=" in head
     assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "chunk-1"

@@ -18,3 +18,10 @@ def raw_exchange(port: int, request: bytes) -> tuple[bytes, dict]:
             reply += data
     head, _, body = reply.partition(b"\r\n\r\n")
     return head, json.loads(body)
+
+
+def chunked_post(port: int, path: str, content_type: str, chunks: bytes, request_id: str) -> tuple[bytes, dict]:
+    """POSTs `chunks` as the raw chunked-encoded body (possibly broken) and reads the JSON answer."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+            f"X-Request-ID: {request_id}\r\n\r\n")
+    return raw_exchange(port, head.encode() + chunks)

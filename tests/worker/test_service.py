@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.support.procs import REPO_ROOT, dockerfile_cmd
-from tests.support.raw_http import raw_exchange
+from tests.support.raw_http import chunked_post, raw_exchange
 from tests.worker.media_samples import encode_audio, form_image, image_bytes
 from tests.worker.stack import model_worker_service, wait_for_log
 
@@ -118,9 +118,7 @@ def test_stalled_headers_do_not_starve_the_worker(worker):
 @pytest.mark.parametrize(("path", "content_type"), [("/omni/chat", "application/json"),
                                                     ("/detect", "multipart/form-data; boundary=b")])
 def test_broken_chunked_body_is_400(worker, path, content_type, chunks):
-    head, body = raw_exchange(worker.port, (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
-        f"X-Request-ID: chunk-2\r\n\r\n").encode() + chunks)
+    head, body = chunked_post(worker.port, path, content_type, chunks, request_id="chunk-2")
     assert head.startswith(b"HTTP/1.1 400"), head
     assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "chunk-2"
 
