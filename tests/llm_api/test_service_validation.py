@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.llm_api.conftest import assert_error
-from tests.support.raw_http import chunked_post, raw_exchange
+from tests.support.raw_http import assert_bad_request, chunked_post, stalled_post
 
 
 def post_raw(url: str, data: bytes | str, content_type: str | None = "application/json") -> requests.Response:
@@ -151,12 +151,8 @@ def test_half_sent_body_does_not_hang_the_server(api):
 def test_stalled_body_is_answered_400_after_body_timeout(api_fast_timeout, path, content_type):
     """A client that stops sending its body does not hold a worker forever: after BODY_TIMEOUT_S (1 s here) it gets
     the contract's 400 with the usual headers."""
-    head, body = raw_exchange(api_fast_timeout.port, (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n"
-        f"X-Request-ID: stall-1\r\n\r\n{{").encode())
-    assert head.startswith(b"HTTP/1.1 400"), head
-    assert b"X-Request-ID: stall-1" in head and b"Server-Timing: total;dur=" in head
-    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "stall-1"
+    head, body = stalled_post(api_fast_timeout.port, path, content_type, request_id="stall-1")
+    assert_bad_request(head, body, "stall-1")
 
 
 @pytest.mark.parametrize("chunks", [b"zz\r\n", b"5\r\nabcdeXX"])
@@ -164,6 +160,4 @@ def test_stalled_body_is_answered_400_after_body_timeout(api_fast_timeout, path,
                                                     ("/detect-fields", "multipart/form-data; boundary=b")])
 def test_broken_chunked_body_is_400(api, path, content_type, chunks):
     head, body = chunked_post(api.port, path, content_type, chunks, request_id="chunk-1")
-    assert head.startswith(b"HTTP/1.1 400"), head
-    assert b"Server-Timing: total;dur=" in head
-    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "chunk-1"
+    assert_bad_request(head, body, "chunk-1")

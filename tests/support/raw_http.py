@@ -25,3 +25,17 @@ def chunked_post(port: int, path: str, content_type: str, chunks: bytes, request
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
             f"X-Request-ID: {request_id}\r\n\r\n")
     return raw_exchange(port, head.encode() + chunks)
+
+
+def stalled_post(port: int, path: str, content_type: str, request_id: str) -> tuple[bytes, dict]:
+    """POSTs headers promising a 100-byte body, sends one byte of it and stops; reads the JSON answer."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n"
+            f"X-Request-ID: {request_id}\r\n\r\n{{")
+    return raw_exchange(port, head.encode())
+
+
+def assert_bad_request(head: bytes, body: dict, request_id: str) -> None:
+    """The contract's 400: JSON error shape, the caller's request id, and Server-Timing."""
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert f"X-Request-ID: {request_id}".encode() in head and b"Server-Timing: total;dur=" in head
+    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == request_id

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.support.procs import REPO_ROOT, dockerfile_cmd
-from tests.support.raw_http import chunked_post, raw_exchange
+from tests.support.raw_http import assert_bad_request, chunked_post, stalled_post
 from tests.worker.media_samples import encode_audio, form_image, image_bytes
 from tests.worker.stack import model_worker_service, wait_for_log
 
@@ -79,12 +79,8 @@ def test_errors_over_http(worker):
 def test_stalled_body_is_answered_400_after_body_timeout(worker, path, content_type):
     """A client that stops sending its body does not hold a gunicorn thread forever: after BODY_TIMEOUT_S (1 s
     here) it gets the contract's 400 with the usual headers, and the worker keeps serving."""
-    head, body = raw_exchange(worker.port, (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n"
-        f"X-Request-ID: stall-2\r\n\r\n{{").encode())
-    assert head.startswith(b"HTTP/1.1 400"), head
-    assert b"X-Request-ID: stall-2" in head and b"Server-Timing: total;dur=" in head
-    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "stall-2"
+    head, body = stalled_post(worker.port, path, content_type, request_id="stall-2")
+    assert_bad_request(head, body, "stall-2")
     assert requests.get(worker.url + "/healthz", timeout=10).status_code == 200
 
 
@@ -119,8 +115,7 @@ def test_stalled_headers_do_not_starve_the_worker(worker):
                                                     ("/detect", "multipart/form-data; boundary=b")])
 def test_broken_chunked_body_is_400(worker, path, content_type, chunks):
     head, body = chunked_post(worker.port, path, content_type, chunks, request_id="chunk-2")
-    assert head.startswith(b"HTTP/1.1 400"), head
-    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"] == "chunk-2"
+    assert_bad_request(head, body, "chunk-2")
 
 
 @pytest.mark.parametrize(("size", "status"), [(1024 * 1024, 200), (1024 * 1024 + 1, 413)])
