@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .config import WorkerConfig
 from .errors import STATUS_CODES, ApiError, BadRequest, error_body
+from .loading import DeviceMemoryCheck, ModelLoader
 from .slot import ModelSlot
 
 try:  # errors gunicorn raises while the app reads a malformed request body
@@ -29,24 +30,29 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def default_loaders(config: WorkerConfig) -> dict[str, Callable[[], Any]]:
-    """The real loaders: device and dtype chosen once, each model loaded by its own class."""
+    """The real loaders: device and dtype chosen once, the memory plan checked on CUDA, each model loaded by its own
+    class. ModelLoader calls them one at a time."""
+    memory = DeviceMemoryCheck(config)
 
-    def placement():
+    def load(key: str, load_model: Callable[[WorkerConfig, Any], Any]) -> Any:
         from .runtime import choose_placement, prepare_torch
 
-        chosen = choose_placement(config)
-        prepare_torch(chosen)
-        return chosen
+        placement = choose_placement(config)
+        prepare_torch(placement)
+        plan = memory.check(key, placement)
+        model = load_model(config, placement)
+        memory.loaded(plan)
+        return model
 
     def load_omni():
         from .omni import OmniModel
 
-        return OmniModel.load(config, placement())
+        return load("omni", OmniModel.load)
 
     def load_detector():
         from .detector import DetectorModel
 
-        return DetectorModel.load(config, placement())
+        return load("detector", DetectorModel.load)
 
     return {"omni": load_omni, "detector": load_detector}
 
@@ -91,9 +97,12 @@ def create_app(
     app.register_blueprint(cloud.blueprint(config))
 
     log.info("model-worker configuration: %s", config.describe())
+    loader = ModelLoader(
+        list(app.extensions["model_slots"].values()), retries=config.load_retries, retry_s=config.load_retry_s
+    )
+    app.extensions["model_loader"] = loader
     if start_loading:
-        for slot in app.extensions["model_slots"].values():
-            slot.start()
+        loader.start()
     return app
 
 

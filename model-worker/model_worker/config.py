@@ -47,10 +47,15 @@ class WorkerConfig:
     omni_speaker: str = "Chelsie"
     omni_transcript: bool = True
     omni_max_new_tokens: int = 512
-    omni_talker_max_new_tokens: int = 4096
+    omni_talker_max_new_tokens: int = 8192
+    omni_speech_window_s: float = 10.0  # seconds of speech per Token2Wav window: bounds its memory
     # Detector generation.
-    detector_max_new_tokens: int = 1024
+    detector_max_new_tokens: int = 2048
     detector_max_side: int = 1024
+    # Loading: GPU memory left free for others (Ollama), and retries of loads that failed for a transient reason.
+    gpu_reserve_gib: float = 0.0
+    load_retries: int = 5
+    load_retry_s: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -101,10 +106,14 @@ class WorkerConfig:
             omni_talker_max_new_tokens=reader.integer(
                 "OMNI_TALKER_MAX_NEW_TOKENS", cls.omni_talker_max_new_tokens, low=1, high=65536
             ),
+            omni_speech_window_s=reader.number("OMNI_SPEECH_WINDOW_S", cls.omni_speech_window_s, low=1),
             detector_max_new_tokens=reader.integer(
                 "DETECTOR_MAX_NEW_TOKENS", cls.detector_max_new_tokens, low=1, high=8192
             ),
             detector_max_side=reader.integer("DETECTOR_MAX_SIDE", cls.detector_max_side, low=64, high=8192),
+            gpu_reserve_gib=reader.number("GPU_RESERVE_GIB", cls.gpu_reserve_gib, low=0),
+            load_retries=reader.integer("LOAD_RETRIES", cls.load_retries, low=0, high=1000),
+            load_retry_s=reader.number("LOAD_RETRY_S", cls.load_retry_s, low=0.1),
             extra={k: v for k, v in env.items() if k.startswith("AIP_")},
         )
 

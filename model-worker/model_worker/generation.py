@@ -41,6 +41,18 @@ class CancelOnEvent(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+class StopAtDeadline(StoppingCriteria):
+    """Stops generation at an absolute time.monotonic() deadline (`max_time` counts from each generate's start,
+    so a second model run after a first one would get the whole budget again)."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def __call__(self, input_ids, scores, **kwargs):
+        late = time.monotonic() >= self.deadline
+        return torch.full((input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device)
+
+
 def remaining(deadline: float) -> float:
     """Seconds left before `deadline` (time.monotonic()); 504 when none are."""
     left = deadline - time.monotonic()

@@ -12,9 +12,9 @@ OMNI_FEEDBACK_INSTRUCTION = (
     "structure, word choice) and how they said it (delivery: pronunciation, pace, clarity). Be specific and "
     "encouraging, and suggest concrete improvements. Answer in the language spoken in the recording."
 )
-OMNI_TRANSCRIPT_INSTRUCTION = (
-    "Transcribe this recording verbatim in the language spoken. Output only the transcript, nothing else."
-)
+# Qwen2.5-Omni's speech-recognition setup (its cookbook): this system prompt, the audio, then the instruction.
+OMNI_ASR_SYSTEM_PROMPT = "You are a speech recognition model."
+OMNI_TRANSCRIPT_INSTRUCTION = "Transcribe the audio into text, in the language spoken."
 
 # takumi123xxx/pdfme-form-field-detector-lora was trained with these prompts (JapanMarketing-Dev/pdfme-fineturning,
 # src/finetune.py): find the fields an applicant fills in, not the staff-only ones; answer

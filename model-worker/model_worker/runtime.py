@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -59,3 +60,17 @@ def hub_kwargs(config: WorkerConfig) -> dict:
     if config.hf_hub_offline:
         kwargs["local_files_only"] = True
     return kwargs
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation failure: CUDA's OutOfMemoryError, or the CPU allocator's (a RuntimeError on torch 2.13)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(exc)
+
+
+def release_memory() -> None:
+    """Return what the caching allocator holds but no tensor uses, so the next request (or Ollama) can have it."""
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -1,9 +1,11 @@
-"""`ModelSlot`: loads one model in the background and runs its inferences one at a time behind a bounded queue.
+"""`ModelSlot`: one model's state, and its inferences run one at a time behind a bounded queue.
 
-The slot knows nothing of the model it holds: it is given a loader (a callable returning the loaded model object)
-and hands that object to whoever acquires it. States: `disabled` (not in ENABLED_MODELS), `loading`, `ready`,
-`failed` (with the reason). Admission: one inference runs and up to `queue_size` more wait; a request beyond that
-is refused at once with 429, and one that waits past its deadline gets 504.
+The slot knows nothing of the model it holds: it is given a loader (a callable returning the loaded model object),
+which `loading.ModelLoader` calls (one model at a time, with retries), and it hands that object to whoever holds it.
+States: `disabled` (not in ENABLED_MODELS), `loading` (also between retries of a load that failed for a transient
+reason), `ready`, `failed` (with the reason). Admission: one inference runs and up to `queue_size` more wait; a
+request beyond that is refused at once with 429, and one that waits past its deadline gets 504. A request that runs
+out of memory gets 503 with Retry-After, its memory is given back, and the slot keeps serving.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import BackendTimeout, BackendUnavailable, ModelNotFound, Overloaded
+from .runtime import is_out_of_memory, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -35,45 +38,41 @@ class ModelSlot:
     ):
         self.key = key
         self.name = name
-        self._loader = loader
+        self.loader = loader
         self._retry_after_s = retry_after_s
         self._state = LOADING if enabled else DISABLED
         self._error: str | None = None
         self._model: Any = None
-        self._thread: threading.Thread | None = None
+        self._settled = threading.Event()  # set once loading has ended (ready or failed), or when disabled
+        if not enabled:
+            self._settled.set()
         self._admission = threading.BoundedSemaphore(1 + queue_size)
+        self._prepare_lock = threading.Lock()  # processors and tokenizers are not safe to share between threads
         self._run_lock = threading.Lock()
         self._guard = threading.Lock()
+        self.attempts = 0
         self.load_seconds: float | None = None
 
-    # -- loading -------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Load the model in a daemon thread (no-op when disabled or already started)."""
-        if self._state != LOADING or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._load, name=f"load-{self.key}", daemon=True)
-        self._thread.start()
-
-    def _load(self) -> None:
-        started = time.perf_counter()
-        log.info("loading %s model %s", self.key, self.name)
-        try:
-            model = self._loader()
-        except Exception as exc:
-            log.exception("loading %s model %s failed", self.key, self.name)
-            with self._guard:
-                self._state, self._error = FAILED, f"{type(exc).__name__}: {exc}"
-            return
-        self.load_seconds = time.perf_counter() - started
+    # -- loading (driven by loading.ModelLoader) -----------------------------------------------------------------
+    def set_ready(self, model: Any, load_seconds: float) -> None:
         with self._guard:
-            self._model, self._state = model, READY
-        log.info("%s model %s ready in %.1f s (%s)", self.key, self.name, self.load_seconds, self.describe())
+            self._model, self._state, self._error = model, READY, None
+            self.load_seconds = load_seconds
+        self._settled.set()
+        log.info("%s model %s ready in %.1f s (%s)", self.key, self.name, load_seconds, self.describe())
+
+    def set_retrying(self, reason: str, delay_s: float) -> None:
+        with self._guard:
+            self._error = f"attempt {self.attempts} failed ({reason}); retrying in {delay_s:.0f} s"
+
+    def set_failed(self, reason: str) -> None:
+        with self._guard:
+            self._state, self._error = FAILED, reason
+        self._settled.set()
 
     def wait_loaded(self, timeout_s: float | None = None) -> bool:
-        """Block until loading has finished (ready or failed); True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return self._state != LOADING
+        """Block until loading has ended (ready or failed); True when it has."""
+        return self._settled.wait(timeout_s)
 
     # -- state -----------------------------------------------------------------------------------------------
     @property
@@ -84,18 +83,25 @@ class ModelSlot:
     def enabled(self) -> bool:
         return self._state != DISABLED
 
+    @property
+    def model(self) -> Any:
+        """The loaded model object (None unless ready); for inspection, not for running it."""
+        return self._model
+
     def describe(self) -> str:
         info = self.info()
-        return f"device={info['device']} dtype={info['dtype']}"
+        return f"device={info['device']} dtype={info['dtype']} device_bytes={info['device_bytes']}"
 
     def info(self) -> dict:
-        """The contract's per-model readiness entry: state, name, device, dtype, error."""
-        model = self._model
+        """The contract's per-model readiness entry; device, dtype and bytes are measured from the loaded model."""
+        footprint = getattr(self._model, "footprint", None)
         return {
             "state": self._state,
             "name": self.name,
-            "device": getattr(model, "device_name", None) if model is not None else None,
-            "dtype": getattr(model, "dtype_name", None) if model is not None else None,
+            "device": footprint.device if footprint else None,
+            "dtype": footprint.dtype if footprint else None,
+            "device_bytes": footprint.device_bytes if footprint else None,
+            "bytes_by_dtype": footprint.bytes_by_dtype if footprint else None,
             "error": self._error,
         }
 
@@ -107,8 +113,9 @@ class ModelSlot:
                 "to enable it"
             )
         if self._state == LOADING:
+            detail = f" ({self._error})" if self._error else ""
             raise BackendUnavailable(
-                f"the {self.key} model {self.name} is still loading", retry_after=self._retry_after_s
+                f"the {self.key} model {self.name} is still loading{detail}", retry_after=self._retry_after_s
             )
         if self._state == FAILED:
             raise BackendUnavailable(
@@ -116,23 +123,65 @@ class ModelSlot:
             )
 
     @contextlib.contextmanager
-    def acquire(self, deadline: float) -> Iterator[Any]:
-        """Hold the model for one inference. `deadline` is a time.monotonic() value for the whole request."""
+    def admitted(self) -> Iterator[Any]:
+        """A place in the queue (429 when there is none); yields the model for work that needs no exclusive use."""
         self.check_available()
         if not self._admission.acquire(blocking=False):
             raise Overloaded(
                 f"the {self.key} model's queue is full; try again shortly", retry_after=self._retry_after_s
             )
         try:
-            if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                raise BackendTimeout(f"the request waited too long in the {self.key} model's queue")
-            try:
-                yield self._model
-            finally:
-                self._run_lock.release()
+            yield self._model
         finally:
             self._admission.release()
 
+    @contextlib.contextmanager
+    def exclusive(self, deadline: float) -> Iterator[None]:
+        """The model to oneself until the block ends; 504 when the wait would pass `deadline` (time.monotonic())."""
+        if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise BackendTimeout(f"the request waited too long in the {self.key} model's queue")
+        try:
+            yield
+        finally:
+            self._run_lock.release()
+
+    @contextlib.contextmanager
+    def acquire(self, deadline: float) -> Iterator[Any]:
+        """Hold the model for one inference (a queue place, then exclusive use)."""
+        with self.admitted() as model, self.exclusive(deadline):
+            yield model
+
     def run(self, fn: Callable[[Any], Any], deadline: float) -> Any:
         with self.acquire(deadline) as model:
-            return fn(model)
+            return self.guarded(fn, model)
+
+    def run_pipeline(self, request: Any, deadline: float) -> Any:
+        """`model.preprocess` while others run (it needs no model lock), `forward` alone, `postprocess` after."""
+        with self.admitted() as model:
+            with self._prepare_lock:
+                prepared = self.guarded(model.preprocess, request)
+            with self.exclusive(deadline):
+                outputs = self.guarded(model.forward, prepared, deadline)
+        return model.postprocess(prepared, outputs)
+
+    def guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)`, with running out of memory turned into 503 + Retry-After once the memory is given back."""
+        failure = None
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            failure = str(exc).splitlines()[0][:300]
+        # Outside the except block the failed computation's frames, and so its tensors, are gone: free them now.
+        raise self.out_of_memory(failure)
+
+    def out_of_memory(self, detail: str) -> BackendUnavailable:
+        """Give memory back after an allocation failure and say so (logged once here)."""
+        release_memory()
+        log.warning("%s model ran out of memory on a request (%s); memory released, still serving", self.key, detail)
+        return BackendUnavailable(
+            f"the {self.key} model ran out of memory on this request; the memory was released and the worker is "
+            "still serving: try again shortly, or with a shorter input",
+            retry_after=self._retry_after_s,
+        )

@@ -7,29 +7,42 @@ import pytest
 
 from model_worker.app import create_app
 from model_worker.errors import BackendTimeout, BackendUnavailable, ModelNotFound, Overloaded
+from model_worker.loading import ModelLoader
 from model_worker.slot import ModelSlot
 from tests.worker.conftest import make_config
 from tests.worker.media_samples import form_image, image_bytes
 
 
 class FakeModel:
-    """Stands in for a loaded model object in ModelSlot unit tests (the slot never looks inside it)."""
+    """Stands in for a loaded model object in ModelSlot unit tests (the slot only calls its pipeline steps)."""
 
-    device_name = "cpu"
-    dtype_name = "float32"
+    def preprocess(self, request):
+        return request
+
+    def forward(self, prepared, deadline):
+        return {}
+
+    def postprocess(self, prepared, outputs):
+        return {"timings": {}}
+
+
+def start(slot: ModelSlot) -> ModelSlot:
+    ModelLoader([slot], retries=0, retry_s=1).start()
+    return slot
 
 
 def test_slot_goes_loading_then_ready():
     release = threading.Event()
     slot = ModelSlot("m", "name", lambda: (release.wait(10), FakeModel())[1])
-    slot.start()
+    start(slot)
     assert slot.info()["state"] == "loading"
     with pytest.raises(BackendUnavailable) as caught:
         slot.run(lambda model: model, deadline=time.monotonic() + 5)
     assert caught.value.retry_after
     release.set()
     assert slot.wait_loaded(10)
-    assert slot.info() == {"state": "ready", "name": "name", "device": "cpu", "dtype": "float32", "error": None}
+    assert slot.info() == {"state": "ready", "name": "name", "device": None, "dtype": None, "device_bytes": None,
+                           "bytes_by_dtype": None, "error": None}
     assert isinstance(slot.run(lambda model: model, deadline=time.monotonic() + 5), FakeModel)
 
 
@@ -38,7 +51,7 @@ def test_slot_failure_keeps_the_reason():
         raise OSError("no such model directory")
 
     slot = ModelSlot("m", "name", broken)
-    slot.start()
+    start(slot)
     slot.wait_loaded(10)
     assert slot.info()["state"] == "failed" and "no such model directory" in slot.info()["error"]
     with pytest.raises(BackendUnavailable, match="failed to load"):
@@ -47,7 +60,7 @@ def test_slot_failure_keeps_the_reason():
 
 def test_disabled_slot_is_404():
     slot = ModelSlot("m", "name", FakeModel, enabled=False)
-    slot.start()
+    start(slot)
     assert slot.info()["state"] == "disabled"
     with pytest.raises(ModelNotFound):
         slot.run(lambda model: model, deadline=time.monotonic() + 5)
@@ -55,7 +68,7 @@ def test_disabled_slot_is_404():
 
 def test_queue_full_is_429_and_wait_past_deadline_is_504():
     slot = ModelSlot("m", "name", FakeModel, queue_size=1, retry_after_s=7)
-    slot.start()
+    start(slot)
     slot.wait_loaded(10)
     running, release = threading.Event(), threading.Event()
 
@@ -100,7 +113,8 @@ def test_readyz_and_routes_while_loading_then_ready(tiny_env):
     assert response.status_code == 503
     assert response.json["models"]["detector"]["state"] == "loading"
     assert response.json["models"]["omni"] == {
-        "state": "disabled", "name": config.omni_model, "device": None, "dtype": None, "error": None,
+        "state": "disabled", "name": config.omni_model, "device": None, "dtype": None, "device_bytes": None,
+        "bytes_by_dtype": None, "error": None,
     }
     busy = client.post("/detect", json={"image_base64": "aGVsbG8="})
     assert busy.status_code == 503 and busy.json["error"]["code"] == "backend_unavailable"

@@ -115,7 +115,9 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def build_tiny_omni(out: Path) -> Path:
+def build_tiny_omni(out: Path, dit_max_position_embeddings: int | None = None) -> Path:
+    """The tiny Omni checkpoint; `dit_max_position_embeddings` (default: the library's) caps the Token2Wav DiT's
+    mel length, so that long answers can be tested without long sequences. The weights do not depend on it."""
     from transformers import (
         Qwen2_5OmniConfig,
         Qwen2_5OmniForConditionalGeneration,
@@ -170,6 +172,8 @@ def build_tiny_omni(out: Path) -> Path:
         },
         "bigvgan_config": {"mel_dim": 80, "upsample_initial_channel": 128},
     }
+    if dit_max_position_embeddings is not None:
+        token2wav["dit_config"]["max_position_embeddings"] = dit_max_position_embeddings
     config = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=talker, token2wav_config=token2wav)
     torch.manual_seed(0)
     model = Qwen2_5OmniForConditionalGeneration(config).eval()

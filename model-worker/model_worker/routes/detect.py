@@ -21,7 +21,7 @@ def run_detection(image_bytes: bytes, prompt: str | None) -> dict:
     slot = slots()["detector"]
     slot.check_available()
     image = decode_image(image_bytes, config.max_image_pixels)
-    result = slot.run(lambda model: model.detect(DetectRequest(image=image, prompt=prompt), deadline), deadline)
+    result = slot.run_pipeline(DetectRequest(image=image, prompt=prompt), deadline)
     result["timings"]["total_ms"] = round((time.perf_counter() - g.started) * 1000, 1)
     return result
 

@@ -14,6 +14,7 @@ from ..app import slots, worker_config
 from ..errors import ApiError, error_body
 from ..media import check_audio_type, decode_audio
 from ..omni import ChatRequest, FeedbackRequest
+from ..runtime import is_out_of_memory
 from ..schemas import json_body, parse_chat, parse_feedback
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def feedback():
     check_audio_type(form.content_type, form.filename, form.audio_bytes)
     audio = decode_audio(form.audio_bytes, config.max_audio_seconds)
     feedback_request = FeedbackRequest(audio=audio, instruction=form.prompt, return_audio=form.return_audio)
-    result = slot.run(lambda model: model.feedback(feedback_request, deadline), deadline)
+    result = slot.run_pipeline(feedback_request, deadline)
     result["timings"]["total_ms"] = round((time.perf_counter() - g.started) * 1000, 1)
     return jsonify(result)
 
@@ -56,17 +57,25 @@ def chat():
 
     def lines():
         yield _line({"type": "start", "model": config.omni_model, "request_id": request_id})
+        failure: ApiError | None = None
+        out_of_memory = False
         try:
             for event in model.chat_stream(chat_request, deadline, cancel):
                 yield _line(event)
         except ApiError as exc:
-            yield _line({"type": "error", **error_body(exc.code, exc.message, request_id)})
-        except Exception:
-            log.exception("omni chat stream failed (request %s)", request_id)
-            yield _line({"type": "error", **error_body("internal", "the model failed mid-answer", request_id)})
+            failure = exc
+        except Exception as exc:
+            out_of_memory = is_out_of_memory(exc)
+            if not out_of_memory:
+                log.exception("omni chat stream failed (request %s)", request_id)
+                failure = ApiError("the model failed mid-answer")
         finally:
             cancel.set()
             stack.close()  # frees the model for the next request as soon as the stream ends
+        if out_of_memory:  # here, with the failed computation's tensors unreferenced
+            failure = slot.out_of_memory("during a streamed chat answer")
+        if failure is not None:
+            yield _line({"type": "error", **error_body(failure.code, failure.message, request_id)})
 
     response = Response(stream_with_context(lines()), mimetype="application/x-ndjson")
     response.headers["Cache-Control"] = "no-cache"
