@@ -20,7 +20,7 @@ WEB_STAMP := web/node_modules/.installed
 help:
 	@echo "make test   - install everything the tests need, lint, and run the whole test suite"
 	@echo "make lint   - ruff on all Python code"
-	@echo "make bench  - benchmarks (llm-api overhead, model-worker on tiny checkpoints)"
+	@echo "make bench  - benchmarks (llm-api overhead, model-worker on tiny checkpoints, Token2Wav memory)"
 
 test: install lint web-test web-build pytest
 
@@ -52,6 +52,8 @@ pytest: $(PY_STAMP)
 bench: install
 	$(BIN)/python benchmarks/llm_api_overhead.py
 	$(BIN)/python benchmarks/worker_tiny.py
+	$(BIN)/python benchmarks/worker_before_after.py
+	$(BIN)/python benchmarks/speech_memory.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/.next test-artifacts .pytest_cache .ruff_cache

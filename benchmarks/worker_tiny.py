@@ -107,7 +107,7 @@ def main() -> None:
         for slot in slots.values():
             slot.wait_loaded(600)
             assert slot.state == "ready", slot.info()
-        print(f"model load (background threads, in parallel): total {time.perf_counter() - started:.2f} s")
+        print(f"model load (one after the other, in the background): total {time.perf_counter() - started:.2f} s")
         for key, slot in slots.items():
             print(f"  {key:<9} {slot.load_seconds:.2f} s  ({slot.info()['device']}, {slot.info()['dtype']})")
 

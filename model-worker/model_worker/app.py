@@ -41,7 +41,7 @@ def default_loaders(config: WorkerConfig) -> dict[str, Callable[[], Any]]:
         prepare_torch(placement)
         plan = memory.check(key, placement)
         model = load_model(config, placement)
-        memory.loaded(plan)
+        memory.loaded(plan, model)
         return model
 
     def load_omni():

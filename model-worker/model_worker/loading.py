@@ -144,6 +144,13 @@ class DeviceMemoryCheck:
         log.info("memory plan: %s fits in %.2f GiB free", plan.describe(), free / GIB)
         return plan
 
-    def loaded(self, plan) -> None:
-        if plan is not None:
-            self._committed += plan.working_bytes
+    def loaded(self, plan, model) -> None:
+        """Count what the model will still allocate while serving, and log the planned weights against the
+        measured ones (a large gap means the plan's rules no longer match how the model loads)."""
+        if plan is None:
+            return
+        self._committed += plan.working_bytes
+        footprint = getattr(model, "footprint", None)
+        if footprint is not None:
+            log.info("memory plan: %s weights measured %.2f GiB on %s, planned %.2f GiB", plan.key,
+                     footprint.device_bytes / 2**30, footprint.device, plan.parts["weights"] / 2**30)

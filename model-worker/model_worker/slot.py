@@ -166,7 +166,6 @@ class ModelSlot:
 
     def guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)`, with running out of memory turned into 503 + Retry-After once the memory is given back."""
-        failure = None
         try:
             return fn(*args)
         except Exception as exc:

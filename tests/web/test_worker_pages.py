@@ -109,6 +109,8 @@ def test_record_and_get_spoken_feedback(mic_page: Page, worker_stack: WorkerStac
     reply = page.get_by_test_id("voice-reply-audio")
     expect(reply).to_have_attribute("src", re.compile(r"^data:audio/wav;base64,UklGR"))  # "RIFF"
     page.wait_for_function("document.querySelector('[data-testid=voice-reply-audio]').readyState >= 1")
+    # The tiny random talker never emits its end code, so its answer always reaches the speech limit: said so.
+    expect(page.get_by_test_id("voice-reply-truncated")).to_be_visible()
     result.scroll_into_view_if_needed()
     shot(page, "voice-feedback")
     assert axe_violations(page) == []
@@ -123,6 +125,7 @@ def test_upload_audio_file_for_text_feedback(mic_page: Page, worker_stack: Worke
     expect(page.get_by_test_id("voice-result")).to_be_visible(timeout=MODEL_CALL_TIMEOUT_MS)
     expect(page.get_by_test_id("voice-feedback")).not_to_be_empty()
     expect(page.get_by_test_id("voice-reply-audio")).to_have_count(0)
+    expect(page.get_by_test_id("voice-reply-truncated")).to_have_count(0)
 
 
 def is_detect_call(response: Response) -> bool:

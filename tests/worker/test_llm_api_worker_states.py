@@ -145,6 +145,8 @@ def test_disabled_omni_is_not_listed_and_the_stack_is_ready(omni_disabled):
     response = requests.get(omni_disabled.url + "/readyz", timeout=30)
     assert (response.status_code, response.json()["status"]) == (200, "ready")
     assert response.json()["checks"]["worker"]["models"] == {"omni": "disabled", "detector": "ready"}
+    detector = response.json()["checks"]["worker"]["details"]["detector"]
+    assert detector["device"] == "cpu" and detector["dtype"] == "float32" and detector["device_bytes"] > 0
     detection = requests.post(omni_disabled.url + "/detect-fields", timeout=120,
                               json={"image_base64": base64.b64encode(PNG).decode()})
     assert detection.status_code == 200 and detection.json()["image_size"] == {"width": 400, "height": 300}
@@ -160,6 +162,7 @@ def test_failed_omni_is_listed_failed_and_the_stack_degraded(not_ready):
     assert (response.status_code, response.json()["status"]) == (200, "degraded")
     worker = response.json()["checks"]["worker"]
     assert worker["status"] != "up" and worker["models"] == {"omni": "failed", "detector": "loading"}
+    assert worker["details"]["omni"]["error"] and worker["details"]["omni"]["device"] is None
 
 
 @pytest.mark.parametrize("stream", [False, True])

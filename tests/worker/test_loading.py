@@ -200,7 +200,7 @@ def test_a_model_that_does_not_fit_the_free_gpu_memory_is_failed_with_the_number
     check = DeviceMemoryCheck(config, free_bytes=lambda device: free["bytes"])
     assert check.check("omni", Placement(device="cpu", dtype=torch.float32)) is None  # nothing to check on CPU
     assert check.check("omni", cuda).total_bytes == omni.total_bytes
-    check.loaded(omni)
+    check.loaded(omni, object())
     free["bytes"] -= omni.parts["weights"]  # what the loaded weights took; its KV cache etc. are still to come
     assert check.check("detector", cuda).total_bytes == detector.total_bytes
     free["bytes"] = detector.total_bytes + GIB - 1  # now one byte short once the reserve and Omni's need count

@@ -33,6 +33,9 @@ def _check_ollama(request_id: str) -> dict[str, Any]:
     return {"status": "up", "version": version, "latency_ms": _ms(start)}
 
 
+WORKER_MODEL_DETAILS = ("device", "dtype", "device_bytes", "error")
+
+
 def _check_worker(request_id: str) -> dict[str, Any]:
     start = time.perf_counter()
     try:
@@ -40,12 +43,15 @@ def _check_worker(request_id: str) -> dict[str, Any]:
     except ApiError as err:
         return {"status": "down", "error": err.message, "latency_ms": _ms(start)}
     models = body.get("models") if isinstance(body.get("models"), dict) else {}
-    states = {name: m.get("state") for name, m in models.items() if isinstance(m, dict)}
+    entries = {name: m for name, m in models.items() if isinstance(m, dict)}
+    states = {name: m.get("state") for name, m in entries.items()}
+    # What each model holds, as the worker measured it, and why one is not ready (the fix a person needs).
+    details = {name: {key: m.get(key) for key in WORKER_MODEL_DETAILS} for name, m in entries.items()}
     if status == 200:
-        return {"status": "up", "models": states, "latency_ms": _ms(start)}
+        return {"status": "up", "models": states, "details": details, "latency_ms": _ms(start)}
     loading = any(state == "loading" for state in states.values())
-    return {"status": "loading" if loading else "down", "models": states, "latency_ms": _ms(start),
-            "error": f"model-worker /readyz answered HTTP {status}"}
+    return {"status": "loading" if loading else "down", "models": states, "details": details,
+            "latency_ms": _ms(start), "error": f"model-worker /readyz answered HTTP {status}"}
 
 
 def _check_database() -> dict[str, Any]:

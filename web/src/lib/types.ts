@@ -80,7 +80,7 @@ export interface SessionDetail {
 export interface VoiceFeedback {
   feedback: string;
   transcript: string | null;
-  audio: { format: string; sample_rate: number; base64: string } | null;
+  audio: { format: string; sample_rate: number; base64: string; truncated?: boolean } | null;
   model: string;
   duration_s: number | null;
   timings: Timings;

@@ -253,6 +253,9 @@ export function VoiceView() {
             <div>
               <h3 className="font-semibold">{t("voice.spoken_reply")}</h3>
               <audio controls className="mt-2 w-full" data-testid="voice-reply-audio" src={`data:audio/${result.body.audio.format || "wav"};base64,${result.body.audio.base64}`} />
+              {result.body.audio.truncated && (
+                <p className="mt-1 text-xs text-amber-700 dark:text-amber-400" data-testid="voice-reply-truncated">{t("voice.spoken_reply_truncated")}</p>
+              )}
             </div>
           )}
           <dl className="flex flex-wrap gap-x-6 gap-y-1 text-sm text-slate-600 dark:text-slate-400">

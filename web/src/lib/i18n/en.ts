@@ -131,6 +131,7 @@ export const en = {
   "voice.feedback": "Feedback",
   "voice.transcript": "Transcript",
   "voice.spoken_reply": "Spoken reply",
+  "voice.spoken_reply_truncated": "The spoken reply reached the worker's speech length limit and stops early; the written feedback above is complete.",
   "voice.duration": "Audio length",
   "voice.mic_denied": "Microphone access was denied. Allow the microphone for this site in the browser's address bar, or upload a file instead.",
   "voice.mic_missing": "No microphone was found. Connect one, or upload a file instead.",

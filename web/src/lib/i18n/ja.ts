@@ -133,6 +133,7 @@ export const ja: Record<MessageKey, string> = {
   "voice.feedback": "フィードバック",
   "voice.transcript": "文字起こし",
   "voice.spoken_reply": "音声の返答",
+  "voice.spoken_reply_truncated": "音声の返答は長さの上限に達したため途中で終わります。上の文字のフィードバックは完全です。",
   "voice.duration": "音声の長さ",
   "voice.mic_denied": "マイクへのアクセスが拒否されました。アドレスバーからこのサイトのマイクを許可するか、ファイルをアップロードしてください。",
   "voice.mic_missing": "マイクが見つかりません。マイクを接続するか、ファイルをアップロードしてください。",
