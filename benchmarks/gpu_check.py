@@ -282,7 +282,7 @@ def detector_real(root: Path, bandwidth: float) -> None:
     from model_worker.inspection import measure
 
     language = model.model.language_model
-    read = measure(language.layers).device_bytes + measure(model.lm_head).device_bytes
+    read = measure(language.layers).memory_bytes + measure(model.lm_head).memory_bytes
     say("  " + decode_speed(model, config.text_config.vocab_size, read, bandwidth))
     del model
     free_everything()

@@ -28,7 +28,7 @@ class Footprint:
 
     device: str  # "cuda:0", "cpu", or several joined with "+" (largest share first) when split
     dtype: str  # the dtype holding the most parameter bytes ("bfloat16", "nf4", ...)
-    device_bytes: int  # bytes of parameters, buffers and 4-bit scales held on those devices
+    memory_bytes: int  # bytes of parameters, buffers and 4-bit scales held on those devices
     bytes_by_dtype: dict[str, int]  # parameter bytes per dtype (nf4 includes its scales)
 
 
@@ -76,7 +76,7 @@ def measure(module: torch.nn.Module) -> Footprint:
     return Footprint(
         device="+".join(device for device, _ in by_device.most_common()) or "cpu",
         dtype=by_dtype.most_common(1)[0][0] if by_dtype else "none",
-        device_bytes=sum(by_device.values()),
+        memory_bytes=sum(by_device.values()),
         bytes_by_dtype=dict(by_dtype.most_common()),
     )
 

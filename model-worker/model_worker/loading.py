@@ -153,4 +153,4 @@ class DeviceMemoryCheck:
         footprint = getattr(model, "footprint", None)
         if footprint is not None:
             log.info("memory plan: %s weights measured %.2f GiB on %s, planned %.2f GiB", plan.key,
-                     footprint.device_bytes / 2**30, footprint.device, plan.parts["weights"] / 2**30)
+                     footprint.memory_bytes / 2**30, footprint.device, plan.parts["weights"] / 2**30)

@@ -90,7 +90,7 @@ class ModelSlot:
 
     def describe(self) -> str:
         info = self.info()
-        return f"device={info['device']} dtype={info['dtype']} device_bytes={info['device_bytes']}"
+        return f"device={info['device']} dtype={info['dtype']} memory_bytes={info['memory_bytes']}"
 
     def info(self) -> dict:
         """The contract's per-model readiness entry; device, dtype and bytes are measured from the loaded model."""
@@ -100,7 +100,7 @@ class ModelSlot:
             "name": self.name,
             "device": footprint.device if footprint else None,
             "dtype": footprint.dtype if footprint else None,
-            "device_bytes": footprint.device_bytes if footprint else None,
+            "memory_bytes": footprint.memory_bytes if footprint else None,
             "bytes_by_dtype": footprint.bytes_by_dtype if footprint else None,
             "error": self._error,
         }

@@ -146,7 +146,7 @@ def test_disabled_omni_is_not_listed_and_the_stack_is_ready(omni_disabled):
     assert (response.status_code, response.json()["status"]) == (200, "ready")
     assert response.json()["checks"]["worker"]["models"] == {"omni": "disabled", "detector": "ready"}
     detector = response.json()["checks"]["worker"]["details"]["detector"]
-    assert detector["device"] == "cpu" and detector["dtype"] == "float32" and detector["device_bytes"] > 0
+    assert detector["device"] == "cpu" and detector["dtype"] == "float32" and detector["memory_bytes"] > 0
     detection = requests.post(omni_disabled.url + "/detect-fields", timeout=120,
                               json={"image_base64": base64.b64encode(PNG).decode()})
     assert detection.status_code == 200 and detection.json()["image_size"] == {"width": 400, "height": 300}

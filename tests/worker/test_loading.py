@@ -84,7 +84,7 @@ def test_readyz_reports_what_the_parameters_say(loaded_app):
         model = loaded_app.extensions["model_slots"][key].model.model
         held = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
         assert models[key]["device"] == "cpu" and models[key]["dtype"] == "float32"
-        assert models[key]["device_bytes"] == held
+        assert models[key]["memory_bytes"] == held
         assert models[key]["bytes_by_dtype"]["float32"] == sum(p.numel() * 4 for p in model.parameters())
 
 

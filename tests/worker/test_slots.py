@@ -41,7 +41,7 @@ def test_slot_goes_loading_then_ready():
     assert caught.value.retry_after
     release.set()
     assert slot.wait_loaded(10)
-    assert slot.info() == {"state": "ready", "name": "name", "device": None, "dtype": None, "device_bytes": None,
+    assert slot.info() == {"state": "ready", "name": "name", "device": None, "dtype": None, "memory_bytes": None,
                            "bytes_by_dtype": None, "error": None}
     assert isinstance(slot.run(lambda model: model, deadline=time.monotonic() + 5), FakeModel)
 
@@ -113,7 +113,7 @@ def test_readyz_and_routes_while_loading_then_ready(tiny_env):
     assert response.status_code == 503
     assert response.json["models"]["detector"]["state"] == "loading"
     assert response.json["models"]["omni"] == {
-        "state": "disabled", "name": config.omni_model, "device": None, "dtype": None, "device_bytes": None,
+        "state": "disabled", "name": config.omni_model, "device": None, "dtype": None, "memory_bytes": None,
         "bytes_by_dtype": None, "error": None,
     }
     busy = client.post("/detect", json={"image_base64": "aGVsbG8="})

@@ -33,7 +33,7 @@ def _check_ollama(request_id: str) -> dict[str, Any]:
     return {"status": "up", "version": version, "latency_ms": _ms(start)}
 
 
-WORKER_MODEL_DETAILS = ("device", "dtype", "device_bytes", "error")
+WORKER_MODEL_DETAILS = ("device", "dtype", "memory_bytes", "error")
 
 
 def _check_worker(request_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-/** The llm-api contract (shared/API.md) as TypeScript types: what the browser sends and reads. */
+/** The llm-api contract (docs/api.md) as TypeScript types: what the browser sends and reads. */
 
 export interface Timings {
   total_ms?: number | null;
