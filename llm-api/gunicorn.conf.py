@@ -2,6 +2,8 @@
 
 gevent workers: every open NDJSON stream is a greenlet, not a thread, so many long streams fit in one process;
 requests and sqlite3 run under gevent's monkey patching (applied by the worker before the app is imported).
+The worker class is gunicorn's gevent worker whose own rejections (414, 431, a malformed request: 400, ...) are the
+contract's JSON errors instead of HTML pages (`llm_api/gunicorn_worker.py`).
 The configuration is validated here, in the master, so a bad value ends the process with one readable line.
 """
 
@@ -22,7 +24,7 @@ if not _workers.isdigit() or not 1 <= int(_workers) <= 64:
 
 bind = f"0.0.0.0:{_config.port}"
 workers = int(_workers)
-worker_class = "gevent"
+worker_class = "llm_api.gunicorn_worker.JsonErrorGeventWorker"  # gunicorn's "gevent", JSON rejections
 worker_connections = 500
 timeout = 60  # heartbeat: gevent workers stay alive during long streams
 graceful_timeout = 30

@@ -9,7 +9,8 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('AIP_HTTP_PORT') or os.environ.get('PORT') or '8000'}"
 workers = 1
-# gthread, with a read deadline (BODY_TIMEOUT_S) on client sockets so stalled headers cannot hold a thread.
+# gthread, with a read deadline (BODY_TIMEOUT_S) on client sockets so stalled headers cannot hold a thread, and
+# gunicorn's own rejections (414, 431, a malformed request: 400, ...) as the contract's JSON errors.
 worker_class = "model_worker.gunicorn_worker.DeadlineThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "900"))

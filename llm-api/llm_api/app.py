@@ -13,10 +13,10 @@ from flask import Flask, Response, g, request
 from flask_cors import CORS
 
 from . import errors
-from .config import MAX_JSON_BYTES, Config, load_config
-from .errors import ApiError
+from .config import Config, load_config
+from .errors import UNAUTHORIZED_MESSAGE, Unauthorized
 from .ollama import OllamaClient
-from .routes import chat, health, media, models, sessions
+from .routes import chat, health, models, sessions, worker_proxy
 from .services import Services
 from .store import Store
 from .upstream import http_session
@@ -33,7 +33,7 @@ CORS_MAX_AGE_S = 600
 def create_app(config: Config | None = None) -> Flask:
     config = config or load_config(os.environ)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = config.max_json_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -53,7 +53,7 @@ def create_app(config: Config | None = None) -> Flask:
          allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE_S, send_wildcard=False,
          always_send=False, vary_header=True)
     errors.init_app(app)
-    for blueprint in (chat.bp, models.bp, sessions.bp, media.bp, health.bp):
+    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -64,15 +64,19 @@ def _init_request_hooks(app: Flask, config: Config) -> None:
         g.request_start = time.perf_counter()
         _bound_body_reads(config.body_timeout_s)
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-        if request.method == "OPTIONS":
+        g.request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
+        if _is_preflight():
             preflight = Response(status=204)  # a preflight answers on every path, before auth and routing
             del preflight.headers["Content-Type"]
             return preflight
         if config.api_key and request.path not in PUBLIC_PATHS:
             scheme, _, key = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), config.api_key.encode()):
-                raise ApiError(401, "unauthorized", "A valid 'Authorization: Bearer <key>' header is required.")
+                raise Unauthorized(UNAUTHORIZED_MESSAGE)
+        if request.method == "OPTIONS":  # not a preflight (no Access-Control-Request-Method): after the key check
+            options = Response(status=204)
+            del options.headers["Content-Type"]
+            return options
         return None
 
     @app.teardown_request
@@ -89,6 +93,11 @@ def _init_request_hooks(app: Flask, config: Config) -> None:
         total = 0.0 if started is None else (time.perf_counter() - started) * 1000
         response.headers["Server-Timing"] = f"total;dur={total:.1f}"
         return response
+
+
+def _is_preflight() -> bool:
+    """A CORS preflight is an OPTIONS naming the method it asks for; a plain OPTIONS is an ordinary request."""
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
 def _bound_body_reads(timeout_s: float) -> None:
@@ -113,7 +122,7 @@ def _init_preflight_headers(app: Flask, config: Config) -> None:
         if "Origin" not in response.vary:
             response.vary.add("Origin")
         allowed = origin is not None and (any_origin or origin in config.cors_origins)
-        if request.method == "OPTIONS" and allowed:
+        if _is_preflight() and allowed:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Methods"] = ", ".join(CORS_METHODS)
             response.headers["Access-Control-Allow-Headers"] = ", ".join(CORS_HEADERS)

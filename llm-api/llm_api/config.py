@@ -14,10 +14,15 @@ Variables (the contract's names; defaults in parentheses):
 | `UPSTREAM_TIMEOUT_S` | `600`                                      | read timeout (seconds) for model calls          |
 | `MAX_UPLOAD_MB`      | `25`                                       | audio upload limit in MiB (images: min(20, it)) |
 | `BODY_TIMEOUT_S`     | `30`                                       | max wait (s) for a stalled request body: 400    |
+| `MAX_JSON_MB`        | `1`                                        | JSON body limit in MiB (413 beyond it)          |
+| `MAX_PROMPT_CHARS`   | `32000`                                    | prompt and system limit in characters: 400      |
+| `MAX_AUDIO_SECONDS`  | `120`                                      | audio duration limit (checked here for WAV): 400 |
+| `MAX_IMAGE_PIXELS`   | `40000000`                                 | image pixel limit (from the image header): 400  |
 
 `WEB_CONCURRENCY` (2) is gunicorn's own knob for the number of worker processes, read by `gunicorn.conf.py`.
 
-Fixed limits from the contract: JSON body 1 MiB, prompt 32,000 characters, audio 120 s, image 40 megapixels.
+The four limits have the contract's defaults and the model-worker's names, so one value in `.env` (compose passes
+it to both services) keeps them equal: the llm-api never accepts what the worker would refuse.
 A bad value raises `ConfigError` with one readable sentence; `gunicorn.conf.py` turns it into a one-line exit.
 This module imports only the standard library, so gunicorn's master can load it before gevent patches anything.
 """
@@ -30,11 +35,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
-MAX_JSON_BYTES = 1 * MIB
-MAX_PROMPT_CHARS = 32_000
 MAX_IMAGE_MB = 20
-MAX_IMAGE_PIXELS = 40_000_000
-MAX_AUDIO_SECONDS = 120.0
 CONNECT_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 3.0
 RETRY_AFTER_S = 5
@@ -52,6 +53,10 @@ DEFAULTS = {
     "UPSTREAM_TIMEOUT_S": "600",
     "MAX_UPLOAD_MB": "25",
     "BODY_TIMEOUT_S": "30",
+    "MAX_JSON_MB": "1",
+    "MAX_PROMPT_CHARS": "32000",
+    "MAX_AUDIO_SECONDS": "120",
+    "MAX_IMAGE_PIXELS": "40000000",
 }
 
 
@@ -71,6 +76,11 @@ class Config:
     upstream_timeout_s: float
     max_upload_mb: int
     body_timeout_s: float = 30.0  # a client that stops sending its body gets 400 after this long, not a hang
+    # The contract's limits (defaults as in DEFAULTS; the schemas use these class defaults when given no Config).
+    max_json_bytes: int = 1 * MIB
+    max_prompt_chars: int = 32_000
+    max_audio_seconds: float = 120.0
+    max_image_pixels: int = 40_000_000
 
     @property
     def max_audio_bytes(self) -> int:
@@ -99,6 +109,16 @@ def _float(name: str, raw: str, low: float, high: float) -> float:
     if not low < value <= high:
         raise ConfigError(f"{name} must be greater than {low} and at most {high}, got {raw.strip()}")
     return value
+
+
+def _megabytes(name: str, raw: str, high: float) -> int:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of MiB, got {raw!r}") from None
+    if not 0 < value <= high:
+        raise ConfigError(f"{name} must be greater than 0 and at most {high:g}, got {raw.strip()}")
+    return int(value * MIB)
 
 
 def _url(name: str, raw: str) -> str:
@@ -149,4 +169,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         upstream_timeout_s=_float("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S"), 0.0, 86_400.0),
         max_upload_mb=_int("MAX_UPLOAD_MB", get("MAX_UPLOAD_MB"), 1, 2048),
         body_timeout_s=_float("BODY_TIMEOUT_S", get("BODY_TIMEOUT_S"), 0.0, 3600.0),
+        max_json_bytes=_megabytes("MAX_JSON_MB", get("MAX_JSON_MB"), 1024.0),
+        max_prompt_chars=_int("MAX_PROMPT_CHARS", get("MAX_PROMPT_CHARS"), 1, 100_000_000),
+        max_audio_seconds=_float("MAX_AUDIO_SECONDS", get("MAX_AUDIO_SECONDS"), 0.0, 86_400.0),
+        max_image_pixels=_int("MAX_IMAGE_PIXELS", get("MAX_IMAGE_PIXELS"), 1, 10_000_000_000),
     )

@@ -1,11 +1,22 @@
-"""The contract's error shape: `{"error": {"code", "message", "request_id"}}`, for every status."""
+"""The contract's errors, built one way: one exception class per contract code, raised anywhere below a route, and
+one function (`error_response`) that renders any of them as `{"error": {"code", "message", "request_id"}}` with
+the class's HTTP status and, for 429 and 503, `Retry-After`.
+
+A message is one plain sentence that says what went wrong and what to do about it ("...; pull it with ..."). The
+model-worker's `errors.py` has the same shape (its messages pass through this service unchanged); the two services
+are separate images, so each keeps its own copy.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from .schemas import ErrorBody
 
 try:  # errors gunicorn raises while the app reads a malformed request body
     from gunicorn.http.errors import NoMoreData, ParseException
@@ -16,46 +27,101 @@ except ImportError:  # served by another WSGI server
 
 log = logging.getLogger("llm_api")
 
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable_media",
-    429: "overloaded",
-    502: "backend_error",
-    503: "backend_unavailable",
-    504: "backend_timeout",
-}
-
-HTTP_MESSAGES = {
-    400: "The request is malformed.",
-    401: "A valid 'Authorization: Bearer <key>' header is required.",
-    404: "No such route.",
-    405: "This method is not allowed on this route.",
-    413: "The request body is too large.",
-    415: "The request's content type is not supported here.",
-}
-
 
 class ApiError(Exception):
-    """An error the API answers with its contract code; raised anywhere below a route."""
+    """An error the API answers with its contract code; a subclass fixes the code and status. Raised bare, it is a
+    bug (500 `internal`)."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
-        self.status = status
-        self.code = code
         self.message = message
         self.retry_after = retry_after
 
-    def body(self, request_id: str) -> dict:
+    def body(self, request_id: str) -> ErrorBody:
+        """The contract's body (also a stream's final error line, with `"type": "error"` added)."""
         return {"error": {"code": self.code, "message": self.message, "request_id": request_id}}
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "bad_request", message)
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class ModelNotFound(ApiError):
+    status, code = 404, "model_not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code = 405, "method_not_allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class UnprocessableMedia(ApiError):
+    status, code = 422, "unprocessable_media"
+
+
+class Overloaded(ApiError):
+    status, code = 429, "overloaded"
+
+
+class BackendError(ApiError):
+    status, code = 502, "backend_error"
+
+
+class BackendUnavailable(ApiError):
+    status, code = 503, "backend_unavailable"
+
+
+class BackendTimeout(ApiError):
+    status, code = 504, "backend_timeout"
+
+
+# The class for an HTTP status (404 is `not_found`: `model_not_found` is always raised by name).
+BY_STATUS: dict[int, type[ApiError]] = {
+    cls.status: cls
+    for cls in (BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType,
+                UnprocessableMedia, Overloaded, ApiError, BackendError, BackendUnavailable, BackendTimeout)
+}
+
+# Flask's own refusals, in the voice of the others (a route's own errors say more).
+HTTP_MESSAGES = {
+    400: "The request is malformed; check its syntax against docs/api.md.",
+    401: "Send a valid 'Authorization: Bearer <key>' header.",
+    404: "No such route; check the path against docs/api.md.",
+    405: "This method is not allowed on this route; use one listed in the Allow header.",
+    413: "The request body is too large; send a smaller one.",
+    415: "The request's content type is not supported here; send the type docs/api.md names for this route.",
+}
+UNAUTHORIZED_MESSAGE = HTTP_MESSAGES[401]
+INTERNAL_MESSAGE = "An internal error occurred; see the llm-api log."
+
+
+def error_for_status(status: int, message: str, retry_after: int | None = None) -> ApiError:
+    """The contract error for an HTTP status. An unlisted status (Flask's 411, say) keeps its number, with the code
+    `bad_request` below 500 and `internal` above."""
+    cls = BY_STATUS.get(status)
+    if cls is not None:
+        return cls(message, retry_after=retry_after)
+    error = (BadRequest if status < 500 else ApiError)(message, retry_after=retry_after)
+    error.status = status
+    return error
 
 
 def current_request_id() -> str:
@@ -63,6 +129,7 @@ def current_request_id() -> str:
 
 
 def error_response(err: ApiError) -> Response:
+    """The one place an error becomes a response: the contract body, the status, and Retry-After when set."""
     response = jsonify(err.body(current_request_id()))
     response.status_code = err.status
     if err.retry_after is not None:
@@ -71,6 +138,8 @@ def error_response(err: ApiError) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    """Every failure, ours or Flask's or gunicorn's, answers through `error_response`."""
+
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
         return error_response(err)
@@ -78,19 +147,17 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        code = HTTP_CODES.get(status, "internal" if status >= 500 else "bad_request")
         message = HTTP_MESSAGES.get(status) or (exc.description or "Request failed.").split("\n")[0]
-        response = error_response(ApiError(status, code, message))
-        if status == 405 and (allow := exc.get_headers()):
-            for name, value in allow:
-                if name.lower() == "allow":
-                    response.headers["Allow"] = value
+        response = error_response(error_for_status(status, message))
+        for name, value in exc.get_headers():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
         return response
 
     def _malformed_body(_exc: Exception):
         # gunicorn's reader of the body found a broken chunked encoding (or the body ended early)
         # gunicorn then closes the connection: the rest of the body cannot be framed
-        return error_response(bad_request("The request body is malformed (its chunked encoding is broken)."))
+        return error_response(BadRequest("The request body's chunked encoding is broken; send the body again whole."))
 
     for exc_class in BODY_READ_ERRORS:
         app.register_error_handler(exc_class, _malformed_body)
@@ -102,9 +169,11 @@ def init_app(app: Flask) -> None:
             return _unexpected(exc)
         log.info("request body stalled request_id=%s", current_request_id())
         # gunicorn then closes the connection (its drain of the unread body is bounded too)
-        return error_response(bad_request("The request body stopped arriving before it was complete."))
+        return error_response(BadRequest(
+            "The request body stopped arriving before it was complete; send the body again without pausing."
+        ))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unexpected error request_id=%s", current_request_id())
-        return error_response(ApiError(500, "internal", "An internal error occurred; see the llm-api log."))
+        return error_response(ApiError(INTERNAL_MESSAGE))

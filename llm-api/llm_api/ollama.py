@@ -8,8 +8,8 @@ from typing import Any
 import requests
 
 from .config import RETRY_AFTER_S
-from .errors import ApiError
-from .schemas import ChatOptions, empty_timings
+from .errors import ApiError, BackendError, BackendUnavailable, ModelNotFound
+from .schemas import ChatOptions, Timings, empty_timings
 from .upstream import ChatEvent, Upstream, error_text
 
 NS_PER_MS = 1_000_000
@@ -25,7 +25,7 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def ollama_timings(final: dict[str, Any], first_token_ms: float | None = None) -> dict[str, Any]:
+def ollama_timings(final: dict[str, Any], first_token_ms: float | None = None) -> Timings:
     """The contract's timings from Ollama's final chunk (durations in nanoseconds); missing values are None."""
     timings = empty_timings()
     timings["total_ms"] = _ms(final.get("total_duration"))
@@ -40,7 +40,7 @@ def ollama_timings(final: dict[str, Any], first_token_ms: float | None = None) -
 
 
 def pull_hint(model: str) -> str:
-    return (f"Model '{model}' is not available in Ollama. Pull it with POST /models/pull {{\"name\": \"{model}\"}} "
+    return (f"Model '{model}' is not available in Ollama; pull it with POST /models/pull {{\"name\": \"{model}\"}} "
             f"or `docker compose exec ollama ollama pull {model}`.")
 
 
@@ -56,18 +56,17 @@ class OllamaClient:
             return response
         message = error_text(response)
         if response.status_code == 404 and model is not None:
-            raise ApiError(404, "model_not_found", pull_hint(model))
+            raise ModelNotFound(pull_hint(model))
         if response.status_code == 503:
-            raise self.upstream.fail(503, "backend_unavailable", f"Ollama is busy: {message}", request_id,
-                                     RETRY_AFTER_S)
-        raise self.upstream.fail(502, "backend_error",
-                                 f"Ollama answered HTTP {response.status_code}: {message}", request_id)
+            raise self.upstream.fail(BackendUnavailable(f"Ollama is busy ({message}); try again shortly.",
+                                                        retry_after=RETRY_AFTER_S), request_id)
+        raise self.upstream.fail(BackendError(f"Ollama answered HTTP {response.status_code}: {message}"), request_id)
 
     def _error_line(self, item: dict[str, Any], request_id: str) -> ApiError:
-        return self.upstream.fail(502, "backend_error", f"Ollama error: {item['error']}", request_id)
+        return self.upstream.fail(BackendError(f"Ollama failed: {item['error']}"), request_id)
 
     def chat(self, model: str, messages: list[dict[str, str]], options: ChatOptions,
-             request_id: str) -> tuple[str, dict[str, Any]]:
+             request_id: str) -> tuple[str, Timings]:
         """A whole answer (`stream: false`): (answer, timings)."""
         body = {"model": model, "messages": messages, "stream": False, "options": options.as_ollama()}
         response = self._post("/api/chat", body, request_id, model)
@@ -76,7 +75,7 @@ class OllamaClient:
             raise self._error_line(item, request_id)
         message = item.get("message") if isinstance(item, dict) else None
         if not isinstance(message, dict) or not isinstance(message.get("content"), str) or not item.get("done"):
-            raise self.upstream.fail(502, "backend_error", "Ollama's chat answer has no message content.",
+            raise self.upstream.fail(BackendError("Ollama's chat answer has no message content; see its log."),
                                      request_id)
         return message["content"], ollama_timings(item)
 
@@ -100,7 +99,7 @@ class OllamaClient:
                 if item.get("done") is True:
                     yield ChatEvent("done", timings=ollama_timings(item))
                     return
-            raise self.upstream.fail(502, "backend_error", "Ollama's stream ended before the answer was done.",
+            raise self.upstream.fail(BackendError("Ollama's stream ended before the answer was done; try again."),
                                      request_id)
         finally:
             lines.close()
@@ -109,8 +108,8 @@ class OllamaClient:
         response = self.upstream.request("GET", "/api/version", request_id, read_timeout_s=timeout_s)
         body = self.upstream.read_json(response, request_id)
         if response.status_code != 200 or not isinstance(body, dict):
-            raise self.upstream.fail(502, "backend_error", f"Ollama /api/version answered HTTP "
-                                     f"{response.status_code}.", request_id)
+            raise self.upstream.fail(BackendError(f"Ollama /api/version answered HTTP {response.status_code}; see "
+                                                  "its log."), request_id)
         return str(body.get("version", "unknown"))
 
     def tags(self, request_id: str, timeout_s: float) -> list[dict[str, Any]]:
@@ -118,7 +117,7 @@ class OllamaClient:
         body = self.upstream.read_json(response, request_id)
         models = body.get("models") if isinstance(body, dict) else None
         if response.status_code != 200 or not isinstance(models, list):
-            raise self.upstream.fail(502, "backend_error", "Ollama /api/tags answered badly.", request_id)
+            raise self.upstream.fail(BackendError("Ollama /api/tags answered badly; see its log."), request_id)
         return [m for m in models if isinstance(m, dict) and isinstance(m.get("name") or m.get("model"), str)]
 
     def capabilities(self, model: str, request_id: str, timeout_s: float) -> list[str] | None:
@@ -146,6 +145,7 @@ class OllamaClient:
                 yield item
                 if item.get("status") == "success":
                     return
-            raise self.upstream.fail(502, "backend_error", "Ollama's pull ended without success.", request_id)
+            raise self.upstream.fail(BackendError("Ollama's pull ended without success; try the pull again."),
+                                     request_id)
         finally:
             lines.close()

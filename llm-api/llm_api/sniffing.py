@@ -1,17 +1,24 @@
-"""Cheap checks of uploaded media at the edge, before anything goes to the worker: what a file is (from its
-first bytes), an image's pixel size and a WAV's duration. Decoding proper is the worker's job."""
+"""Byte sniffing of uploads at the edge, before anything goes to the worker: which media types are accepted, what a
+file is (from its first bytes), an image's pixel size and a WAV's duration. Decoding proper is the worker's job.
+
+The accepted types are the model-worker's (`model-worker/model_worker/media.py`): the services are separate images,
+so each holds its copy, and tests/llm_api/test_media_types.py fails when the two differ."""
 
 from __future__ import annotations
 
 import struct
 
-AUDIO_TYPES = {
+AUDIO_TYPES = frozenset({
     "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac", "audio/ogg",
-    "audio/opus", "audio/webm", "video/webm", "audio/mpeg", "audio/mp3", "audio/mp4", "audio/m4a",
-    "audio/x-m4a", "audio/aac", "audio/x-aac", "video/mp4",
-}
-IMAGE_TYPES = {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "application/pdf"}
-GENERIC_TYPES = {"", "application/octet-stream"}
+    "audio/opus", "application/ogg", "audio/webm", "video/webm", "audio/mpeg", "audio/mp3", "audio/mp4",
+    "audio/x-m4a", "audio/m4a", "audio/aac", "audio/x-aac", "video/mp4",
+})
+AUDIO_EXTENSIONS = frozenset({"wav", "wave", "flac", "ogg", "oga", "opus", "webm", "mp3", "m4a", "mp4", "aac"})
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "application/pdf"})
+# Declared types that say nothing: the bytes decide.
+GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+AUDIO_FORMATS_TEXT = "WAV, FLAC, OGG/Opus, WebM/Opus, MP3 or M4A/AAC"
+IMAGE_FORMATS_TEXT = "a PNG, JPEG or WebP image or a PDF"
 
 
 class MediaError(ValueError):
@@ -23,7 +30,8 @@ def base_type(content_type: str | None) -> str:
 
 
 def sniff_audio(data: bytes) -> str | None:
-    """The container of an audio file from its magic bytes, or None."""
+    """The container of an audio file from its magic bytes, or None (the model-worker's sniffer reads the same
+    table)."""
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "wav"
     if data[:4] == b"fLaC":
@@ -37,6 +45,16 @@ def sniff_audio(data: bytes) -> str | None:
     if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
         return "mp3"
     return None
+
+
+def audio_type_accepted(content_type: str | None, filename: str | None, data: bytes) -> bool:
+    """Declared audio (type or extension), or declared nothing and recognisable as audio by its first bytes: the
+    model-worker's rule, so what passes here is never refused there for its type."""
+    declared = base_type(content_type)
+    extension = filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+    if declared in AUDIO_TYPES or extension in AUDIO_EXTENSIONS:
+        return True
+    return declared in GENERIC_TYPES and sniff_audio(data) is not None
 
 
 def wav_duration_s(data: bytes) -> float | None:

@@ -15,7 +15,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from .config import CONNECT_TIMEOUT_S, RETRY_AFTER_S
-from .errors import ApiError
+from .errors import ApiError, BackendError, BackendTimeout, BackendUnavailable
 
 log = logging.getLogger("llm_api.upstream")
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -49,9 +49,10 @@ class Upstream:
         self.http = http
         self.read_timeout_s = read_timeout_s
 
-    def fail(self, status: int, code: str, message: str, request_id: str, retry_after: int | None = None) -> ApiError:
-        log.warning("upstream %s failed: %s %s request_id=%s", self.name, code, message, request_id)
-        return ApiError(status, code, message, retry_after)
+    def fail(self, error: ApiError, request_id: str) -> ApiError:
+        """Logs a backend's failure once, here, with the request id; returns `error` for the caller to raise."""
+        log.warning("upstream %s failed: %s %s request_id=%s", self.name, error.code, error.message, request_id)
+        return error
 
     def request(self, method: str, path: str, request_id: str, *, read_timeout_s: float | None = None,
                 **kwargs: Any) -> requests.Response:
@@ -65,13 +66,14 @@ class Upstream:
             response.read_timeout_s = timeout[1]  # type: ignore[attr-defined]  # for the error message
             return response
         except requests.ReadTimeout:
-            raise self.fail(504, "backend_timeout", f"{self.name} did not answer within {timeout[1]:g} s.",
-                            request_id) from None
+            raise self.fail(BackendTimeout(f"{self.name} did not answer within {timeout[1]:g} s; try again, or "
+                                           "raise UPSTREAM_TIMEOUT_S for slow first loads."), request_id) from None
         except requests.ConnectionError as exc:
-            raise self.fail(503, "backend_unavailable", f"Cannot connect to {self.name} at {self.base_url} "
-                            f"({type(exc).__name__}).", request_id, RETRY_AFTER_S) from None
+            raise self.fail(BackendUnavailable(
+                f"Cannot connect to {self.name} at {self.base_url} ({type(exc).__name__}); check that it runs, "
+                f"then try again.", retry_after=RETRY_AFTER_S), request_id) from None
         except requests.RequestException as exc:
-            raise self.fail(502, "backend_error", f"{self.name} request failed ({type(exc).__name__}).",
+            raise self.fail(BackendError(f"The {self.name} request failed ({type(exc).__name__}); try again."),
                             request_id) from None
 
     def read_json(self, response: requests.Response, request_id: str) -> Any:
@@ -83,8 +85,8 @@ class Upstream:
         try:
             return json.loads(body)
         except ValueError:
-            raise self.fail(502, "backend_error", f"{self.name} answered with invalid JSON "
-                            f"(HTTP {response.status_code}).", request_id) from None
+            raise self.fail(BackendError(f"{self.name} answered with invalid JSON (HTTP {response.status_code}); "
+                                         "see its log."), request_id) from None
 
     def chunks(self, response: requests.Response, request_id: str) -> Iterator[bytes]:
         """The body as it arrives (no waiting for a full buffer), for chunked and plain responses."""
@@ -97,11 +99,11 @@ class Upstream:
                 yield data
         except ReadTimeoutError:
             waited = getattr(response, "read_timeout_s", self.read_timeout_s)
-            raise self.fail(504, "backend_timeout", f"{self.name} sent nothing for {waited:g} s.",
-                            request_id) from None
+            raise self.fail(BackendTimeout(f"{self.name} sent nothing for {waited:g} s; try again, or raise "
+                                           "UPSTREAM_TIMEOUT_S."), request_id) from None
         except (Urllib3Error, OSError, ValueError) as exc:
-            raise self.fail(502, "backend_error", f"The connection to {self.name} dropped "
-                            f"({type(exc).__name__}).", request_id) from None
+            raise self.fail(BackendError(f"The connection to {self.name} dropped ({type(exc).__name__}); try "
+                                         "again."), request_id) from None
 
     def ndjson(self, response: requests.Response, request_id: str) -> Iterator[dict[str, Any]]:
         """The body's NDJSON objects one by one; the response is closed when this generator ends or is closed."""
@@ -110,7 +112,7 @@ class Upstream:
             for data in self.chunks(response, request_id):
                 buffer += data
                 if len(buffer) > MAX_LINE_BYTES:
-                    raise self.fail(502, "backend_error", f"{self.name} sent an over-long line.", request_id)
+                    raise self.fail(BackendError(f"{self.name} sent an over-long line; see its log."), request_id)
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
@@ -126,7 +128,7 @@ class Upstream:
         except ValueError:
             item = None
         if not isinstance(item, dict):
-            raise self.fail(502, "backend_error", f"{self.name} sent a line that is not a JSON object.",
+            raise self.fail(BackendError(f"{self.name} sent a line that is not a JSON object; see its log."),
                             request_id)
         return item
 

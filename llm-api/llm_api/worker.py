@@ -8,13 +8,13 @@ the worker's ENABLED_MODELS) passes through with the worker's message, anything 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import requests
 
 from .config import RETRY_AFTER_S
-from .errors import HTTP_CODES, ApiError
-from .schemas import TIMING_KEYS, ChatOptions, empty_timings
+from .errors import ApiError, BackendError, BackendTimeout, ModelNotFound, error_for_status
+from .schemas import TIMING_KEYS, ChatOptions, DetectFieldsResponse, Timings, VoiceFeedbackResponse, empty_timings
 from .upstream import ChatEvent, Upstream
 
 PASS_THROUGH = {400, 413, 415, 422, 429, 503, 504}
@@ -31,20 +31,25 @@ def worker_error(status: int, body: Any, headers: Mapping[str, str]) -> ApiError
     elif isinstance(error, str):
         message = error
     if status == 404 and code == "model_not_found":
-        return ApiError(404, "model_not_found", message or "The model is not enabled on the model-worker.")
-    if status in PASS_THROUGH:
-        expected = HTTP_CODES[status]
+        return ModelNotFound(message or "The model is not enabled on the model-worker; add it to its ENABLED_MODELS.")
+    if status in PASS_THROUGH:  # with the contract's code for the status, whatever code the worker sent
         retry_after = None
         if status in (429, 503):
             raw = str(headers.get("Retry-After", "")).strip()
             retry_after = int(raw) if raw.isdigit() else RETRY_AFTER_S
-        return ApiError(status, code if code == expected else expected,
-                        message or f"The model-worker answered HTTP {status}.", retry_after)
-    return ApiError(502, "backend_error",
-                    f"The model-worker answered HTTP {status}" + (f": {message}" if message else "."))
+        return error_for_status(status, message or f"The model-worker answered HTTP {status}; see its log.",
+                                retry_after)
+    return BackendError(f"The model-worker answered HTTP {status}" + (f": {message}" if message else "; see its log."))
 
 
-def chat_timings(raw: Any) -> dict[str, Any]:
+def _stream_error(error: Any) -> ApiError:
+    """A worker stream's final error line: a stall stays a timeout, anything else is the worker failing."""
+    error = error if isinstance(error, dict) else {}
+    cls = BackendTimeout if error.get("code") == "backend_timeout" else BackendError
+    return cls(f"The model-worker failed mid-answer: {error.get('message', 'unknown')}")
+
+
+def chat_timings(raw: Any) -> Timings:
     timings = empty_timings()
     if isinstance(raw, dict):
         for key in TIMING_KEYS:
@@ -68,14 +73,13 @@ class WorkerClient:
             body = None
         finally:
             response.close()
-        err = worker_error(response.status_code, body, response.headers)
-        raise self.upstream.fail(err.status, err.code, err.message, request_id, err.retry_after)
+        raise self.upstream.fail(worker_error(response.status_code, body, response.headers), request_id)
 
     def _json(self, path: str, request_id: str, **kwargs: Any) -> dict[str, Any]:
         response = self._post(path, request_id, **kwargs)
         body = self.upstream.read_json(response, request_id)
         if not isinstance(body, dict):
-            raise self.upstream.fail(502, "backend_error", f"The model-worker's {path} answer is not an object.",
+            raise self.upstream.fail(BackendError(f"The model-worker's {path} answer is not an object; see its log."),
                                      request_id)
         return body
 
@@ -86,11 +90,11 @@ class WorkerClient:
         return response.status_code, body if isinstance(body, dict) else {}
 
     def chat(self, messages: list[dict[str, str]], options: ChatOptions,
-             request_id: str) -> tuple[str, dict[str, Any]]:
+             request_id: str) -> tuple[str, Timings]:
         body = self._json("/omni/chat", request_id,
                           json={"messages": messages, "options": options.as_contract(), "stream": False})
         if not isinstance(body.get("answer"), str):
-            raise self.upstream.fail(502, "backend_error", "The model-worker's chat answer has no 'answer'.",
+            raise self.upstream.fail(BackendError("The model-worker's chat answer has no 'answer'; see its log."),
                                      request_id)
         return body["answer"], chat_timings(body.get("timings"))
 
@@ -119,17 +123,18 @@ class WorkerClient:
                     yield ChatEvent("done", text=item["answer"], timings=chat_timings(item.get("timings")))
                     return
                 elif kind == "error":
-                    error = item.get("error") if isinstance(item.get("error"), dict) else {}
-                    code = "backend_timeout" if error.get("code") == "backend_timeout" else "backend_error"
-                    raise self.upstream.fail(504 if code == "backend_timeout" else 502, code,
-                                             f"model-worker error: {error.get('message', 'unknown')}", request_id)
-            raise self.upstream.fail(502, "backend_error", "The model-worker's stream ended before 'done'.",
+                    raise self.upstream.fail(_stream_error(item.get("error")), request_id)
+            raise self.upstream.fail(BackendError("The model-worker's stream ended before 'done'; try again."),
                                      request_id)
         finally:
             lines.close()
 
-    def feedback(self, files: dict[str, Any], data: dict[str, str], request_id: str) -> dict[str, Any]:
-        return self._json("/omni/feedback", request_id, files=files, data=data)
+    def feedback(self, files: dict[str, Any], data: dict[str, str], request_id: str) -> VoiceFeedbackResponse:
+        body = self._json("/omni/feedback", request_id, files=files, data=data)
+        if not isinstance(body.get("feedback"), str):
+            raise self.upstream.fail(BackendError("The model-worker's feedback has no 'feedback'; see its log."),
+                                     request_id)
+        return cast(VoiceFeedbackResponse, body)  # passed through as the worker sent it
 
-    def detect(self, request_id: str, **payload: Any) -> dict[str, Any]:
-        return self._json("/detect", request_id, **payload)
+    def detect(self, request_id: str, **payload: Any) -> DetectFieldsResponse:
+        return cast(DetectFieldsResponse, self._json("/detect", request_id, **payload))

@@ -1,4 +1,6 @@
-"""The worker's Flask app factory: config, the two model slots, request ids, timing and the error shape."""
+"""The worker's Flask app factory: config, the two model slots, the routes, request ids, timing and the error
+shape. Routes reach the slots and the config through `services.services()`, never through this module, so the
+routes are imported here at the top like any other module."""
 
 from __future__ import annotations
 
@@ -9,20 +11,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, g, request
 
+from . import errors
 from .config import WorkerConfig
-from .errors import STATUS_CODES, ApiError, BadRequest, error_body
 from .loading import DeviceMemoryCheck, ModelLoader
-from .slot import ModelSlot
-
-try:  # errors gunicorn raises while the app reads a malformed request body
-    from gunicorn.http.errors import NoMoreData, ParseException
-
-    _BODY_READ_ERRORS: tuple[type[Exception], ...] = (ParseException, NoMoreData)
-except ImportError:  # served by another WSGI server
-    _BODY_READ_ERRORS = ()
+from .routes import cloud, detect, health, omni
+from .services import build_slots
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +52,6 @@ def default_loaders(config: WorkerConfig) -> dict[str, Callable[[], Any]]:
     return {"omni": load_omni, "detector": load_detector}
 
 
-def _slot_names(config: WorkerConfig) -> dict[str, str]:
-    adapter = f"+{config.vl_lora_adapter}" if config.vl_lora_adapter else ""
-    return {"omni": config.omni_model, "detector": f"{config.vl_base_model}{adapter}"}
-
-
 def create_app(
     config: WorkerConfig | None = None,
     *,
@@ -76,21 +66,10 @@ def create_app(
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    chosen = {**default_loaders(config), **(loaders or {})}
-    names = _slot_names(config)
-    app.extensions["model_slots"] = {
-        key: ModelSlot(
-            key, names[key], chosen[key], enabled=key in config.enabled_models,
-            queue_size=config.queue_size, retry_after_s=config.retry_after_s,
-        )
-        for key in ("omni", "detector")
-    }
+    app.extensions["model_slots"] = build_slots(config, {**default_loaders(config), **(loaders or {})})
 
     _install_request_hooks(app)
-    _install_error_handlers(app)
-
-    from .routes import cloud, detect, health, omni
-
+    errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(omni.bp)
     app.register_blueprint(detect.bp)
@@ -106,19 +85,11 @@ def create_app(
     return app
 
 
-def slots() -> dict[str, ModelSlot]:
-    return current_app.extensions["model_slots"]
-
-
-def worker_config() -> WorkerConfig:
-    return current_app.config["WORKER"]
-
-
 def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def start_request():
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request
@@ -129,47 +100,3 @@ def _install_request_hooks(app: Flask) -> None:
         total = (time.perf_counter() - started) * 1000
         response.headers["Server-Timing"] = f"total;dur={total:.1f}"
         return response
-
-
-def error_response(exc: ApiError):
-    body = error_body(exc.code, exc.message, getattr(g, "request_id", "") or "")
-    response = jsonify(body)
-    response.status_code = exc.status
-    if exc.retry_after is not None:
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-def _install_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError):
-        return error_response(exc)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        status = exc.code or 500
-        error = ApiError(exc.description or exc.name)
-        error.status, error.code = status, STATUS_CODES.get(status, "bad_request" if status < 500 else "internal")
-        if status == 413:
-            error.message = "the request body is larger than this route accepts"
-        elif status == 404:
-            error.message = f"no route {request.path}"
-        elif status == 405:
-            error.message = f"{request.method} is not allowed on {request.path}"
-        return error_response(error)
-
-    def malformed_body(_exc: Exception):
-        # gunicorn's reader of the body found a broken chunked encoding, or the body ended early: the client
-        # closed, or stopped sending for BODY_TIMEOUT_S (gunicorn_worker.DeadlineSocket). gunicorn then closes.
-        return error_response(
-            BadRequest("the request body is malformed or stopped arriving before it was complete")
-        )
-
-    for exc_class in _BODY_READ_ERRORS:
-        app.register_error_handler(exc_class, malformed_body)
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        log.exception("unexpected error in %s %s (request %s)", request.method, request.path, g.get("request_id"))
-        error = ApiError("an unexpected error occurred in the worker; see its log")
-        return error_response(error)

@@ -23,6 +23,7 @@ from .media import DecodedImage
 from .processors import load_processor
 from .prompts import DETECTOR_SYSTEM_PROMPT, DETECTOR_USER_PROMPT
 from .runtime import Placement, hub_kwargs
+from .schemas import DetectionResponse
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class DetectorModel:
                         "lost (raise the limit)", cap)
         return {"ids": ids, "inference_ms": ms(started)}
 
-    def postprocess(self, prepared: dict, outputs: dict) -> dict:
+    def postprocess(self, prepared: dict, outputs: dict) -> DetectionResponse:
         upload: DecodedImage = prepared["request"].image
         raw = self.processor.tokenizer.batch_decode(outputs["ids"], skip_special_tokens=True)[0]
         boxes = parse_boxes(raw)
@@ -186,6 +187,6 @@ class DetectorModel:
             },
         }
 
-    def detect(self, request: DetectRequest, deadline: float) -> dict:
+    def detect(self, request: DetectRequest, deadline: float) -> DetectionResponse:
         prepared = self.preprocess(request)
         return self.postprocess(prepared, self.forward(prepared, deadline))

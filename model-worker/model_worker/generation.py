@@ -57,13 +57,16 @@ def remaining(deadline: float) -> float:
     """Seconds left before `deadline` (time.monotonic()); 504 when none are."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise BackendTimeout("the request ran past its time limit")
+        raise BackendTimeout("The request ran past its time limit (REQUEST_TIMEOUT_S); send a shorter input.")
     return left
 
 
 def check_deadline(deadline: float) -> None:
     if time.monotonic() > deadline:
-        raise BackendTimeout("inference ran past the request's time limit; the answer was cut off")
+        raise BackendTimeout(
+            "Inference ran past the request's time limit (REQUEST_TIMEOUT_S) and the answer was cut off; "
+            "send a shorter input."
+        )
 
 
 def seed_everything(seed: int | None) -> None:

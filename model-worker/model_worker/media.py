@@ -22,13 +22,20 @@ from .errors import BadRequest, UnprocessableMedia, UnsupportedMediaType
 
 TARGET_SAMPLE_RATE = 16_000
 
+# What the worker accepts. The llm-api checks uploads against the same lists before they reach the worker
+# (`llm-api/llm_api/sniffing.py`); the services are separate images, so each holds its copy, and
+# tests/llm_api/test_media_types.py fails when the two differ.
 AUDIO_MIME_TYPES = frozenset({
     "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac", "audio/ogg",
     "audio/opus", "application/ogg", "audio/webm", "video/webm", "audio/mpeg", "audio/mp3", "audio/mp4",
     "audio/x-m4a", "audio/m4a", "audio/aac", "audio/x-aac", "video/mp4",
 })
 AUDIO_EXTENSIONS = frozenset({"wav", "wave", "flac", "ogg", "oga", "opus", "webm", "mp3", "m4a", "mp4", "aac"})
+IMAGE_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "application/pdf"})
+# Declared types that say nothing: the bytes decide.
 GENERIC_MIME_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+AUDIO_FORMATS_TEXT = "WAV, FLAC, OGG/Opus, WebM/Opus, MP3 or M4A/AAC"
+IMAGE_FORMATS_TEXT = "a PNG, JPEG or WebP image or a PDF"
 
 # A PDF's first page is rendered with its long side at this many pixels (about 170 dpi for A4, enough for form
 # text), or fewer when that would exceed the pixel limit.
@@ -55,43 +62,81 @@ class DecodedImage:
     decode_ms: float
 
 
-def _sniff_audio(data: bytes) -> bool:
-    head = data[:16]
-    return (
-        head.startswith((b"RIFF", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3", b"ID3"))
-        or data[4:8] == b"ftyp"
-        or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0)  # MPEG audio / ADTS frame sync
-    )
+def base_type(content_type: str | None) -> str:
+    """`audio/webm;codecs=opus` -> `audio/webm`: parameters never decide acceptance."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def sniff_audio(data: bytes) -> str | None:
+    """The container of an audio file from its magic bytes, or None (the llm-api's sniffer reads the same table)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:4] == b"fLaC":
+        return "flac"
+    if data[:4] == b"OggS":
+        return "ogg"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):  # MPEG / ADTS sync
+        return "mp3"
+    return None
+
+
+def audio_type_accepted(content_type: str | None, filename: str | None, data: bytes) -> bool:
+    """Declared audio (type or extension), or declared nothing and recognisable as audio by its first bytes."""
+    mime = base_type(content_type)
+    extension = filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+    if mime in AUDIO_MIME_TYPES or extension in AUDIO_EXTENSIONS:
+        return True
+    return mime in GENERIC_MIME_TYPES and sniff_audio(data) is not None
 
 
 def check_audio_type(content_type: str | None, filename: str | None, data: bytes) -> None:
-    """415 unless the upload is declared (type or extension) or recognisable (magic bytes) as audio we decode."""
-    mime = (content_type or "").split(";")[0].strip().lower()
-    extension = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
-    if mime in AUDIO_MIME_TYPES or extension in AUDIO_EXTENSIONS:
-        return
-    if mime in GENERIC_MIME_TYPES and _sniff_audio(data):
-        return
-    raise UnsupportedMediaType(
-        f"unsupported audio type {mime or 'unknown'!r}; send WAV, FLAC, OGG/Opus, WebM/Opus, MP3 or M4A/AAC"
-    )
+    """415 unless the upload is audio the worker decodes (`audio_type_accepted`)."""
+    if not audio_type_accepted(content_type, filename, data):
+        mime = base_type(content_type)
+        raise UnsupportedMediaType(
+            f"The audio type {mime or 'unknown'!r} is not supported; send {AUDIO_FORMATS_TEXT}."
+        )
+
+
+def check_image_type(content_type: str | None, data: bytes) -> None:
+    """The declared type of an uploaded image: 415 for a type the worker does not take, 422 for a file that claims
+    an image type its bytes are not. Empty files are left to `decode_image` (400)."""
+    mime = base_type(content_type)
+    if mime not in GENERIC_MIME_TYPES and mime not in IMAGE_MIME_TYPES:
+        raise UnsupportedMediaType(f"The image type {mime!r} is not supported; send {IMAGE_FORMATS_TEXT}.")
+    if data and mime in IMAGE_MIME_TYPES and sniff_image_format(data) is None:
+        raise UnprocessableMedia(f"The file claims to be {mime!r} but is not; send {IMAGE_FORMATS_TEXT}.")
+
+
+def _too_long(max_seconds: float) -> str:
+    return f"The audio is longer than the limit of {max_seconds:g} s; send a shorter recording."
+
+
+def _too_many_pixels(pixels: int | None, max_pixels: int) -> str:
+    size = "more pixels than" if pixels is None else f"{pixels} pixels, over"
+    return f"The image has {size} the limit of {max_pixels}; send a smaller image."
 
 
 def decode_audio(data: bytes, max_seconds: float) -> DecodedAudio:
     """Decode any container/codec FFmpeg (inside PyAV) knows, downmixed and resampled to 16 kHz mono float32."""
     started = time.perf_counter()
     if not data:
-        raise BadRequest("the audio file is empty")
+        raise BadRequest("The audio file is empty; send a recording with sound in it.")
     max_samples = int(max_seconds * TARGET_SAMPLE_RATE)
     chunks: list[np.ndarray] = []
     total = 0
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
-                raise UnprocessableMedia("the file has no audio stream")
+                raise UnprocessableMedia(f"The file has no audio stream; send {AUDIO_FORMATS_TEXT} audio.")
             if container.duration is not None and container.duration / av.time_base > max_seconds + 1:
                 raise BadRequest(
-                    f"the audio is {container.duration / av.time_base:.1f} s long; the limit is {max_seconds:g} s"
+                    f"The audio is {container.duration / av.time_base:.1f} s long, over the limit of "
+                    f"{max_seconds:g} s; send a shorter recording."
                 )
             stream = container.streams.audio[0]
             source_format = f"{container.format.name}/{stream.codec_context.name}"
@@ -102,17 +147,19 @@ def decode_audio(data: bytes, max_seconds: float) -> DecodedAudio:
                     chunks.append(chunk)
                     total += chunk.size
                 if total > max_samples:
-                    raise BadRequest(f"the audio is longer than the limit of {max_seconds:g} s")
+                    raise BadRequest(_too_long(max_seconds))
             for out in resampler.resample(None):
                 chunk = out.to_ndarray().reshape(-1)
                 chunks.append(chunk)
                 total += chunk.size
     except (av.FFmpegError, ValueError, IndexError, EOFError) as exc:
-        raise UnprocessableMedia(f"the audio file could not be decoded ({type(exc).__name__})") from None
+        raise UnprocessableMedia(
+            f"The audio file could not be decoded ({type(exc).__name__}); send an intact {AUDIO_FORMATS_TEXT} file."
+        ) from None
     if total == 0:
-        raise UnprocessableMedia("the audio file contains no audio samples")
+        raise UnprocessableMedia("The audio file contains no audio samples; send a recording with sound in it.")
     if total > max_samples:
-        raise BadRequest(f"the audio is longer than the limit of {max_seconds:g} s")
+        raise BadRequest(_too_long(max_seconds))
     samples = np.concatenate(chunks).astype(np.float32, copy=False)
     return DecodedAudio(
         samples=samples, sample_rate=TARGET_SAMPLE_RATE, duration_s=round(total / TARGET_SAMPLE_RATE, 3),
@@ -140,10 +187,10 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
     pixels refer to that rendering."""
     started = time.perf_counter()
     if not data:
-        raise BadRequest("the image file is empty")
+        raise BadRequest(f"The image file is empty; send {IMAGE_FORMATS_TEXT}.")
     fmt = sniff_image_format(data)
     if fmt is None:
-        raise UnsupportedMediaType("this file type is not supported; send a PNG, JPEG or WebP image or a PDF")
+        raise UnsupportedMediaType(f"This file type is not supported; send {IMAGE_FORMATS_TEXT}.")
     image = render_pdf_first_page(data, max_pixels) if fmt == "PDF" else _decode_raster(data, fmt, max_pixels)
     return DecodedImage(
         image=image, width=image.width, height=image.height, source_format=fmt,
@@ -156,14 +203,14 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = image.size
         if width * height > max_pixels:
-            raise BadRequest(f"the image has {width * height} pixels; the limit is {max_pixels}")
+            raise BadRequest(_too_many_pixels(width * height, max_pixels))
         image.load()
         image = ImageOps.exif_transpose(image)
         return image.convert("RGB")
     except Image.DecompressionBombError:
-        raise BadRequest(f"the image has more pixels than the limit of {max_pixels}") from None
+        raise BadRequest(_too_many_pixels(None, max_pixels)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnprocessableMedia(f"the {fmt} image could not be decoded ({exc})") from None
+        raise UnprocessableMedia(f"The {fmt} image could not be decoded ({exc}); send an intact file.") from None
 
 
 def pdf_render_scale(width_pt: float, height_pt: float, max_pixels: int) -> float:
@@ -181,15 +228,15 @@ def render_pdf_first_page(data: bytes, max_pixels: int) -> Image.Image:
         try:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
-            raise UnprocessableMedia(f"the PDF could not be opened ({exc})") from None
+            raise UnprocessableMedia(f"The PDF could not be opened ({exc}); send an intact PDF.") from None
         try:
             if len(pdf) == 0:
-                raise UnprocessableMedia("the PDF has no pages")
+                raise UnprocessableMedia("The PDF has no pages; send one with the form on page 1.")
             page = pdf[0]
             try:
                 width_pt, height_pt = page.get_size()
                 if width_pt <= 0 or height_pt <= 0:
-                    raise UnprocessableMedia("the PDF's first page has no size")
+                    raise UnprocessableMedia("The PDF's first page has no size; send one with the form on page 1.")
                 bitmap = page.render(scale=pdf_render_scale(width_pt, height_pt, max_pixels))
                 try:
                     image = bitmap.to_pil().convert("RGB")
@@ -198,9 +245,11 @@ def render_pdf_first_page(data: bytes, max_pixels: int) -> Image.Image:
             finally:
                 page.close()
         except pdfium.PdfiumError as exc:
-            raise UnprocessableMedia(f"the PDF's first page could not be rendered ({exc})") from None
+            raise UnprocessableMedia(
+                f"The PDF's first page could not be rendered ({exc}); send an intact PDF, or the page as an image."
+            ) from None
         finally:
             pdf.close()
     if image.width * image.height > max_pixels:
-        raise BadRequest(f"the rendered page has {image.width * image.height} pixels; the limit is {max_pixels}")
+        raise BadRequest(_too_many_pixels(image.width * image.height, max_pixels))
     return image

@@ -54,6 +54,7 @@ from .prompts import (
     OMNI_TRANSCRIPT_INSTRUCTION,
 )
 from .runtime import Placement, hub_kwargs, release_memory
+from .schemas import ChatResponse, ChatTimings, FeedbackResponse
 from .speech import WindowedToken2Wav, codes_per_second, window_codes_for
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,9 @@ class OmniModel:
     def preprocess(self, request: FeedbackRequest) -> dict:
         """Prompts and audio features, computed once per request and outside the model lock (see ModelSlot)."""
         if request.return_audio and not self.speech:
-            raise BadRequest("spoken feedback is switched off on this worker (OMNI_SPEECH=false)")
+            raise BadRequest(
+                "Spoken feedback is switched off on this worker (OMNI_SPEECH=false); send return_audio=false."
+            )
         started = time.perf_counter()
         feedback_inputs = self._audio_inputs(request.audio, request.instruction or OMNI_FEEDBACK_INSTRUCTION)
         return {
@@ -218,7 +221,7 @@ class OmniModel:
             return {"transcript_ids": None, "transcript_ms": ms(started)}
         return {"transcript_ids": ids[:, inputs["input_ids"].shape[1]:], "transcript_ms": ms(started)}
 
-    def postprocess(self, prepared: dict, outputs: dict) -> dict:
+    def postprocess(self, prepared: dict, outputs: dict) -> FeedbackResponse:
         request: FeedbackRequest = prepared["request"]
         decode = self.processor.tokenizer.batch_decode
         feedback = decode(outputs["feedback_ids"], skip_special_tokens=True)[0].strip()
@@ -248,7 +251,7 @@ class OmniModel:
             },
         }
 
-    def feedback(self, request: FeedbackRequest, deadline: float) -> dict:
+    def feedback(self, request: FeedbackRequest, deadline: float) -> FeedbackResponse:
         prepared = self.preprocess(request)
         return self.postprocess(prepared, self.forward(prepared, deadline))
 
@@ -269,7 +272,7 @@ class OmniModel:
         kwargs = options.generate_kwargs(self.config.omni_max_new_tokens)
         return {**prepared["inputs"], **kwargs, "max_time": remaining(deadline)}
 
-    def chat(self, request: ChatRequest, deadline: float) -> dict:
+    def chat(self, request: ChatRequest, deadline: float) -> ChatResponse:
         started = time.perf_counter()
         prepared = self.preprocess_chat(request)
         prompt_tokens = int(prepared["inputs"]["input_ids"].shape[1])
@@ -311,7 +314,9 @@ class OmniModel:
                 pieces.append(piece)
                 yield {"type": "token", "text": piece}
         except queue.Empty:
-            raise BackendTimeout("the model produced no token before the request's time limit") from None
+            raise BackendTimeout(
+                "The model produced no token before the request's time limit; try again when it is less busy."
+            ) from None
         finally:
             cancel.set()  # stops generation if the client went away; a no-op once it has finished
             thread.join()
@@ -357,7 +362,7 @@ def transcript_token_budget(duration_s: float) -> int:
     return TRANSCRIPT_MIN_TOKENS + math.ceil(duration_s * TRANSCRIPT_TOKENS_PER_SECOND)
 
 
-def _chat_timings(started: float, prompt_tokens: int, completion_tokens: int, first_token_ms) -> dict:
+def _chat_timings(started: float, prompt_tokens: int, completion_tokens: int, first_token_ms) -> ChatTimings:
     total_ms = ms(started)
     return {
         "total_ms": total_ms,

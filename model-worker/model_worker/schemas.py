@@ -1,5 +1,6 @@
-"""Request schemas, validated at the edge: each parser turns a Flask request into a typed request or raises a
-contract error (400/413/415/422)."""
+"""The worker's HTTP shapes in one module: request parsers, validated at the edge (each turns a Flask request into
+a typed input or raises a contract error, 400/413/415/422), and the response bodies as TypedDicts, so a route's
+answer has one declared shape that docs/api.md can be checked against."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal, NotRequired, TypedDict
 
 from flask import Request
 
@@ -32,34 +34,40 @@ def _body_continues(request: Request) -> bool:
 def json_body(request: Request, max_bytes: int | None = None) -> dict:
     """The JSON object of the body; `max_bytes` lowers the body limit (413) for a route that takes no upload."""
     if not request.is_json:
-        raise UnsupportedMediaType("send the request body as application/json")
+        raise UnsupportedMediaType("Send the request body as JSON (Content-Type: application/json).")
     if max_bytes is not None:
         request.max_content_length = max_bytes
         if request.content_length is None and len(request.get_data(cache=True)) >= max_bytes and _body_continues(
             request
         ):
             # a chunked body is cut at the limit by werkzeug: it was too large if more of it is still to come
-            raise PayloadTooLarge(f"the JSON body is larger than {max_bytes} bytes")
+            raise PayloadTooLarge(f"The JSON body is larger than {max_bytes} bytes; send a shorter one.")
     try:
         data = request.get_json(silent=True)
         # JSON allows "\ud800" escapes that decode to lone surrogates, which no tokenizer or UTF-8 output takes
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except RecursionError:
-        raise BadRequest("the body's JSON is nested too deeply") from None
+        raise BadRequest("The body's JSON is nested too deeply; send a flatter object.") from None
     except UnicodeEncodeError:
-        raise BadRequest("the body contains an invalid Unicode escape (an unpaired surrogate)") from None
+        raise BadRequest(
+            "The body contains an invalid Unicode escape (an unpaired surrogate); send valid UTF-8 text."
+        ) from None
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise BadRequest("Send the body as a JSON object.")
     return data
+
+
+def _too_large(what: str, limit: int) -> str:
+    return f"The {what} is larger than {limit / (1024 * 1024):g} MiB; send a smaller one."
 
 
 def _optional_text(value, name: str, config: WorkerConfig) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string")
+        raise BadRequest(f"Send {name} as a string.")
     if len(value) > config.max_prompt_chars:
-        raise BadRequest(f"{name} is longer than {config.max_prompt_chars} characters")
+        raise BadRequest(f"The {name} is longer than {config.max_prompt_chars} characters; send a shorter one.")
     return value.strip() or None
 
 
@@ -76,38 +84,40 @@ def _number(options: dict, key: str, low: float, high: float, integer: bool = Fa
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise BadRequest(f"options.{key} must be {'an integer' if integer else 'a number'}")
+        raise BadRequest(f"Send options.{key} as {'an integer' if integer else 'a number'}.")
     if not low <= value <= high:
-        raise BadRequest(f"options.{key} must be between {low} and {high}")
+        raise BadRequest(f"Send options.{key} between {low} and {high}.")
     return value
 
 
 def parse_chat(data: dict, config: WorkerConfig) -> ChatInput:
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise BadRequest("messages must be a non-empty list of {role, content}")
+        raise BadRequest("Send messages as a non-empty list of {role, content}.")
     clean = []
     total = 0
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(
             message.get("content"), str
         ):
-            raise BadRequest(f"messages[{index}] must be {{role: system|user|assistant, content: string}}")
+            raise BadRequest(f"Send messages[{index}] as {{role: system|user|assistant, content: string}}.")
         total += len(message["content"])
         clean.append({"role": message["role"], "content": message["content"]})
     if total > config.max_prompt_chars:
-        raise BadRequest(f"the messages are longer than {config.max_prompt_chars} characters in all")
+        raise BadRequest(
+            f"The messages are longer than {config.max_prompt_chars} characters in all; send a shorter history."
+        )
     if clean[-1]["role"] != "user" or not clean[-1]["content"].strip():
-        raise BadRequest("the last message must be a non-blank user message")
+        raise BadRequest("End messages with a non-blank user message.")
     options = data.get("options") or {}
     if not isinstance(options, dict):
-        raise BadRequest("options must be an object")
+        raise BadRequest("Send options as an object.")
     seed = options.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise BadRequest("options.seed must be an integer")
+        raise BadRequest("Send options.seed as an integer.")
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
-        raise BadRequest("stream must be a boolean")
+        raise BadRequest("Send stream as true or false.")
     return ChatInput(
         messages=clean,
         options=SamplingOptions(
@@ -132,16 +142,16 @@ class FeedbackInput:
 
 def parse_feedback(request: Request, config: WorkerConfig) -> FeedbackInput:
     if request.mimetype != "multipart/form-data":
-        raise UnsupportedMediaType("send multipart/form-data with an audio file field named 'audio'")
+        raise UnsupportedMediaType("Send multipart/form-data with an audio file in a field named 'audio'.")
     upload = request.files.get("audio")
     if upload is None:
-        raise BadRequest("the form has no file field named 'audio'")
+        raise BadRequest("The form has no file field named 'audio'; add the recording there.")
     data = upload.read(config.max_audio_bytes + 1)
     if len(data) > config.max_audio_bytes:
-        raise PayloadTooLarge(f"the audio file is larger than {config.max_audio_bytes // (1024 * 1024)} MiB")
+        raise PayloadTooLarge(_too_large("audio file", config.max_audio_bytes))
     raw_flag = (request.form.get("return_audio") or "false").strip().lower()
     if raw_flag not in _BOOLEAN_FORM:
-        raise BadRequest("return_audio must be true or false")
+        raise BadRequest("Send return_audio as true or false.")
     return FeedbackInput(
         audio_bytes=data,
         content_type=upload.mimetype,
@@ -156,6 +166,7 @@ def parse_feedback(request: Request, config: WorkerConfig) -> FeedbackInput:
 class DetectInput:
     image_bytes: bytes
     prompt: str | None
+    content_type: str | None = None  # what a multipart upload declared; None for base64 and raw bodies
 
 
 _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
@@ -163,16 +174,22 @@ _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
 
 def decode_base64_image(value, config: WorkerConfig, field: str = "image_base64") -> bytes:
     if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"{field} must be a non-empty base64 string")
+        raise BadRequest(f"Send {field} as a non-empty base64 string.")
     if len(value) > config.max_image_bytes * 4 // 3 + 8:
-        raise PayloadTooLarge(f"the image is larger than {config.max_image_bytes // (1024 * 1024)} MiB")
+        raise PayloadTooLarge(_too_large("image", config.max_image_bytes))
     text = _DATA_URL.sub("", value.strip(), count=1)
     try:
         data = base64.b64decode(text, validate=False)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{field} is not valid base64") from None
+        raise BadRequest(f"{field} is not valid base64; send the file's bytes base64-encoded.") from None
     if len(data) > config.max_image_bytes:
-        raise PayloadTooLarge(f"the image is larger than {config.max_image_bytes // (1024 * 1024)} MiB")
+        raise PayloadTooLarge(_too_large("image", config.max_image_bytes))
+    return data
+
+
+def _image_bytes(data: bytes, config: WorkerConfig) -> bytes:
+    if len(data) > config.max_image_bytes:
+        raise PayloadTooLarge(_too_large("image", config.max_image_bytes))
     return data
 
 
@@ -180,15 +197,168 @@ def parse_detect(request: Request, config: WorkerConfig) -> DetectInput:
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("image")
         if upload is None:
-            raise BadRequest("the form has no file field named 'image'")
-        data = upload.read(config.max_image_bytes + 1)
-        if len(data) > config.max_image_bytes:
-            raise PayloadTooLarge(f"the image is larger than {config.max_image_bytes // (1024 * 1024)} MiB")
-        return DetectInput(image_bytes=data, prompt=_optional_text(request.form.get("prompt"), "prompt", config))
+            raise BadRequest("The form has no file field named 'image'; add the form image there.")
+        data = _image_bytes(upload.read(config.max_image_bytes + 1), config)
+        prompt = _optional_text(request.form.get("prompt"), "prompt", config)
+        return DetectInput(image_bytes=data, prompt=prompt, content_type=upload.mimetype)
     if request.is_json:
         data = json_body(request)
         return DetectInput(
             image_bytes=decode_base64_image(data.get("image_base64"), config),
             prompt=_optional_text(data.get("prompt"), "prompt", config),
         )
-    raise UnsupportedMediaType("send multipart/form-data with an 'image' file, or JSON {\"image_base64\"}")
+    raise UnsupportedMediaType("Send multipart/form-data with an 'image' file, or JSON {\"image_base64\"}.")
+
+
+def _cloud_prompt(value) -> str | None:
+    """The managed-cloud routes take a prompt leniently (their callers are platform SDKs): a non-blank string or
+    nothing, never a 400."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def parse_sagemaker(request: Request, config: WorkerConfig) -> DetectInput:
+    """`POST /invocations`: the raw image or PDF bytes (`image/*`, `application/pdf`), or `{"inputs": "<base64>",
+    "parameters": {"prompt"}}`."""
+    if request.mimetype.startswith("image/") or request.mimetype == "application/pdf":
+        return DetectInput(image_bytes=_image_bytes(request.get_data(), config), prompt=None)
+    body = json_body(request)
+    parameters = body.get("parameters") or {}
+    prompt = parameters.get("prompt") if isinstance(parameters, dict) else None
+    return DetectInput(decode_base64_image(body.get("inputs"), config, field="inputs"), _cloud_prompt(prompt))
+
+
+def parse_vertex(request: Request, config: WorkerConfig) -> list[DetectInput]:
+    """Vertex AI's predict body: `{"instances": [{"image_base64", "prompt"?}, ...]}`."""
+    instances = json_body(request).get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest('Send instances as a non-empty list of {"image_base64"}.')
+    inputs = []
+    for index, instance in enumerate(instances):
+        if not isinstance(instance, dict):
+            raise BadRequest(f'Send instances[{index}] as an object {{"image_base64"}}.')
+        image = decode_base64_image(instance.get("image_base64"), config, field=f"instances[{index}].image_base64")
+        inputs.append(DetectInput(image_bytes=image, prompt=_cloud_prompt(instance.get("prompt"))))
+    return inputs
+
+
+def parse_azure(request: Request, config: WorkerConfig) -> DetectInput:
+    """Azure ML's `POST /score`: `{"image_base64", "prompt"?}`."""
+    body = json_body(request)
+    prompt = _cloud_prompt(body.get("prompt"))
+    return DetectInput(image_bytes=decode_base64_image(body.get("image_base64"), config), prompt=prompt)
+
+
+# -- response bodies (docs/api.md, model-worker part) -----------------------------------------------------------
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    request_id: str
+
+
+class ErrorBody(TypedDict):
+    error: ErrorDetail
+
+
+class HealthResponse(TypedDict):
+    status: Literal["ok"]
+
+
+class ModelInfo(TypedDict):
+    """One model's readiness, measured from its loaded parameters (`ModelSlot.info`)."""
+
+    state: Literal["disabled", "loading", "ready", "failed"]
+    name: str
+    device: str | None
+    dtype: str | None
+    memory_bytes: int | None
+    bytes_by_dtype: dict[str, int] | None
+    error: str | None
+
+
+class ReadyResponse(TypedDict):
+    models: dict[str, ModelInfo]
+
+
+class DetectorStatus(TypedDict):
+    """`GET /ping` and Vertex AI's health route: the detector alone."""
+
+    status: str  # "ok", or the detector's state
+    detector: ModelInfo
+
+
+class Box(TypedDict):
+    bbox_normalized: list[int]
+    bbox_pixel: list[int]
+
+
+class ImageSize(TypedDict):
+    width: int
+    height: int
+
+
+class DetectTimings(TypedDict):
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+    total_ms: NotRequired[float]  # added by the service: request received to answer ready
+
+
+class DetectionResponse(TypedDict):
+    bboxes: list[Box]
+    count: int
+    raw_output: str
+    image_size: ImageSize
+    model: str
+    timings: DetectTimings
+
+
+class VertexPredictions(TypedDict):
+    predictions: list[DetectionResponse]
+
+
+class SpokenAudio(TypedDict):
+    format: Literal["wav"]
+    sample_rate: int
+    base64: str
+    truncated: bool  # the talker's code budget cut the speech
+
+
+class FeedbackTimings(TypedDict):
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+    feedback_ms: float
+    transcript_ms: float | None
+    total_ms: NotRequired[float]
+
+
+class FeedbackResponse(TypedDict):
+    feedback: str
+    transcript: str | None
+    audio: SpokenAudio | None
+    model: str
+    duration_s: float
+    timings: FeedbackTimings
+
+
+class ChatTimings(TypedDict):
+    total_ms: float
+    load_ms: None
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_per_s: float | None
+    first_token_ms: float | None
+
+
+class ChatResponse(TypedDict):
+    answer: str
+    timings: ChatTimings
+
+
+class ChatStart(TypedDict):
+    """The first line of a streamed chat; `token` lines (`{"type", "text"}`) and a `done` line (`{"type", "answer",
+    "timings"}`) follow, or a final `error` line (`{"type": "error", "error": {...}}`)."""
+
+    type: Literal["start"]
+    model: str
+    request_id: str

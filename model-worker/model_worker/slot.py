@@ -109,17 +109,19 @@ class ModelSlot:
     def check_available(self) -> None:
         if self._state == DISABLED:
             raise ModelNotFound(
-                f"the {self.key} model is disabled on this worker; add {self.key} to the worker's ENABLED_MODELS "
-                "to enable it"
+                f"The {self.key} model is disabled on this worker; add {self.key} to the worker's ENABLED_MODELS "
+                "to enable it."
             )
         if self._state == LOADING:
             detail = f" ({self._error})" if self._error else ""
             raise BackendUnavailable(
-                f"the {self.key} model {self.name} is still loading{detail}", retry_after=self._retry_after_s
+                f"The {self.key} model {self.name} is still loading{detail}; try again in {self._retry_after_s} s.",
+                retry_after=self._retry_after_s,
             )
         if self._state == FAILED:
             raise BackendUnavailable(
-                f"the {self.key} model {self.name} failed to load: {self._error}", retry_after=self._retry_after_s
+                f"The {self.key} model {self.name} failed to load ({self._error}); fix that and restart the worker.",
+                retry_after=self._retry_after_s,
             )
 
     @contextlib.contextmanager
@@ -128,7 +130,8 @@ class ModelSlot:
         self.check_available()
         if not self._admission.acquire(blocking=False):
             raise Overloaded(
-                f"the {self.key} model's queue is full; try again shortly", retry_after=self._retry_after_s
+                f"The {self.key} model's queue is full; try again in {self._retry_after_s} s.",
+                retry_after=self._retry_after_s,
             )
         try:
             yield self._model
@@ -139,7 +142,9 @@ class ModelSlot:
     def exclusive(self, deadline: float) -> Iterator[None]:
         """The model to oneself until the block ends; 504 when the wait would pass `deadline` (time.monotonic())."""
         if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise BackendTimeout(f"the request waited too long in the {self.key} model's queue")
+            raise BackendTimeout(
+                f"The request waited too long in the {self.key} model's queue; try again when it is less busy."
+            )
         try:
             yield
         finally:
@@ -180,7 +185,7 @@ class ModelSlot:
         release_memory()
         log.warning("%s model ran out of memory on a request (%s); memory released, still serving", self.key, detail)
         return BackendUnavailable(
-            f"the {self.key} model ran out of memory on this request; the memory was released and the worker is "
-            "still serving: try again shortly, or with a shorter input",
+            f"The {self.key} model ran out of memory on this request (the memory was released and the worker is "
+            "still serving); try again shortly, or with a shorter input.",
             retry_after=self._retry_after_s,
         )

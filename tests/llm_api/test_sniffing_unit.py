@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_api.media import MediaError, image_size, sniff_audio, sniff_image, wav_duration_s
+from llm_api.sniffing import MediaError, image_size, sniff_audio, sniff_image, wav_duration_s
 from tests.llm_api.media_samples import image_bytes, png_header, wav_bytes
 
 

@@ -56,6 +56,16 @@ def test_corrupt_audio_is_422_through_the_llm_api(stack):
     assert response.json()["error"]["code"] == "unprocessable_media"
 
 
+def test_ogg_declared_application_ogg_gets_feedback_through_the_llm_api(stack):
+    """Both services take `application/ogg` (the worker always did; the llm-api answered it 415)."""
+    api, _ = stack
+    response = requests.post(api.url + "/voice-feedback", timeout=180,
+                             files={"audio": ("clip.oga", encode_audio("ogg_opus", 1.0), "application/ogg")})
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["feedback"], str)
+    assert response.json()["duration_s"] == pytest.approx(1.0, abs=0.05)
+
+
 def test_detect_fields_through_the_llm_api(stack):
     api, _ = stack
     png = image_bytes(form_image(1200, 800), "PNG")

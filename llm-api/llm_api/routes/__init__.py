@@ -1,1 +1,1 @@
-"""One blueprint per route group: chat, models, sessions, media (worker routes), health."""
+"""One blueprint per route group: chat, models, sessions, worker_proxy (the routes the worker answers), health."""

@@ -7,12 +7,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from ..errors import ApiError
-from ..schemas import OMNI_MODEL, AskRequest, parse_ask, read_json
+from ..errors import INTERNAL_MESSAGE, ApiError, BackendError
+from ..schemas import (
+    OMNI_MODEL,
+    AskRequest,
+    AskResponse,
+    StreamDone,
+    StreamStart,
+    StreamToken,
+    Timings,
+    parse_ask,
+    read_json,
+    session_not_found,
+)
 from ..services import Services, ndjson_line, ndjson_response, services
 from ..store import Message, new_id
 from ..upstream import ChatEvent
@@ -44,14 +54,14 @@ class Turn:
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 1)
 
-    def timings(self, backend: dict[str, Any]) -> dict[str, Any]:
+    def timings(self, backend: Timings) -> Timings:
         """The backend's timings (load, token counts, tokens/s) with the two the llm-api measures on its own clock:
         `total_ms` (request received to answer complete, what the caller waited) and `first_token_ms` (streams),
         so that first_token_ms <= total_ms always holds."""
         return {**backend, "total_ms": self.elapsed_ms(), "first_token_ms": self.first_token_ms}
 
 
-def _store(svc: Services, turn: Turn, answer: str, timings: dict[str, Any]) -> None:
+def _store(svc: Services, turn: Turn, answer: str, timings: Timings) -> None:
     ask = turn.ask
     user = Message(new_id(), "user", ask.prompt, ask.model)
     assistant = Message(turn.message_id, "assistant", answer, ask.model, timings)
@@ -63,13 +73,13 @@ def _store(svc: Services, turn: Turn, answer: str, timings: dict[str, Any]) -> N
 @bp.post("/ask-llm")
 def ask_llm():
     svc = services()
-    ask = parse_ask(read_json(request), svc.config.default_model)
+    ask = parse_ask(read_json(request), svc.config.default_model, svc.config.max_prompt_chars)
     if ask.session_id is None:
         session_id, history = new_id(), []
     else:
         session_id, history = ask.session_id, svc.store.history(ask.session_id)
         if history is None:
-            raise ApiError(404, "not_found", f"Session '{ask.session_id}' does not exist.")
+            raise session_not_found(ask.session_id)
     messages = _messages(ask, history)
     turn = Turn(ask, session_id, new_id(), g.request_id, g.request_start)
 
@@ -80,8 +90,8 @@ def ask_llm():
             answer, timings = svc.ollama.chat(ask.model, messages, ask.options, turn.request_id)
         timings = turn.timings(timings)
         _store(svc, turn, answer, timings)
-        return jsonify({"answer": answer, "model": ask.model, "session_id": session_id,
-                        "message_id": turn.message_id, "timings": timings})
+        return jsonify(AskResponse(answer=answer, model=ask.model, session_id=session_id,
+                                   message_id=turn.message_id, timings=timings))
 
     if ask.model == OMNI_MODEL:
         events = svc.worker.chat_stream(messages, ask.options, turn.request_id)
@@ -90,7 +100,7 @@ def ask_llm():
     try:
         first = next(events)  # a failure before the first piece is still a plain HTTP error
     except StopIteration:
-        raise ApiError(502, "backend_error", "The backend's stream was empty.") from None
+        raise BackendError("The backend's stream was empty; try again.") from None
     if first.kind == "token":
         turn.mark_token()
     return ndjson_response(_stream(svc, turn, first, events))
@@ -100,25 +110,24 @@ def _stream(svc: Services, turn: Turn, first: ChatEvent, upstream: Iterator[Chat
     """The NDJSON body. Closing it (client gone) closes the upstream request; only a done answer is stored."""
     pieces: list[str] = []
     try:
-        yield ndjson_line({"type": "start", "session_id": turn.session_id, "model": turn.ask.model,
-                           "message_id": turn.message_id})
+        yield ndjson_line(StreamStart(type="start", session_id=turn.session_id, model=turn.ask.model,
+                                      message_id=turn.message_id))
         for event in chain([first], upstream):
             if event.kind == "token":
                 turn.mark_token()
                 pieces.append(event.text)
-                yield ndjson_line({"type": "token", "text": event.text})
+                yield ndjson_line(StreamToken(type="token", text=event.text))
             elif event.kind == "done":
                 answer = event.text or "".join(pieces)
                 timings = turn.timings(event.timings)
                 _store(svc, turn, answer, timings)
-                yield ndjson_line({"type": "done", "answer": answer, "timings": timings})
+                yield ndjson_line(StreamDone(type="done", answer=answer, timings=timings))
                 return
     except ApiError as err:
         yield ndjson_line({"type": "error", **err.body(turn.request_id)})
     except Exception:
         log.exception("stream failed request_id=%s", turn.request_id)
-        error = ApiError(500, "internal", "An internal error occurred; see the llm-api log.")
-        yield ndjson_line({"type": "error", **error.body(turn.request_id)})
+        yield ndjson_line({"type": "error", **ApiError(INTERNAL_MESSAGE).body(turn.request_id)})
     finally:
         close = getattr(upstream, "close", None)
         if close is not None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
 
 from flask import Blueprint, g, jsonify
 
 from ..config import PROBE_TIMEOUT_S
 from ..errors import ApiError
+from ..schemas import Check, HealthResponse, ReadyResponse
 from ..services import services
 
 bp = Blueprint("health", __name__)
@@ -17,14 +17,14 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    return jsonify({"status": "ok"})
+    return jsonify(HealthResponse(status="ok"))
 
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
 
 
-def _check_ollama(request_id: str) -> dict[str, Any]:
+def _check_ollama(request_id: str) -> Check:
     start = time.perf_counter()
     try:
         version = services().ollama.version(request_id, PROBE_TIMEOUT_S)
@@ -36,7 +36,7 @@ def _check_ollama(request_id: str) -> dict[str, Any]:
 WORKER_MODEL_DETAILS = ("device", "dtype", "memory_bytes", "error")
 
 
-def _check_worker(request_id: str) -> dict[str, Any]:
+def _check_worker(request_id: str) -> Check:
     start = time.perf_counter()
     try:
         status, body = services().worker.readyz(request_id, PROBE_TIMEOUT_S)
@@ -54,7 +54,7 @@ def _check_worker(request_id: str) -> dict[str, Any]:
             "latency_ms": _ms(start), "error": f"model-worker /readyz answered HTTP {status}"}
 
 
-def _check_database() -> dict[str, Any]:
+def _check_database() -> Check:
     start = time.perf_counter()
     try:
         services().store.ping()
@@ -73,4 +73,4 @@ def readyz():
         status, code = "degraded", 200
     else:
         status, code = "ready", 200
-    return jsonify({"status": status, "checks": checks}), code
+    return jsonify(ReadyResponse(status=status, checks=checks)), code

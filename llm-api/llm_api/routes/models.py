@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..config import PROBE_TIMEOUT_S
 from ..errors import ApiError
-from ..schemas import OMNI_MODEL, parse_pull, read_json
+from ..schemas import OMNI_MODEL, ModelEntry, ModelsResponse, PullDone, PullProgress, parse_pull, read_json
 from ..services import ndjson_line, ndjson_response, services
 
 bp = Blueprint("models", __name__)
@@ -29,18 +29,18 @@ def _capabilities(raw: list[str] | None) -> list[str]:
     return ["chat" if c == "completion" else c for c in raw]
 
 
-def _omni_entry(request_id: str) -> dict[str, Any] | None:
+def _omni_entry(request_id: str) -> ModelEntry | None:
     """Omni as the worker reports it; a worker that cannot be reached shows it as `failed`."""
-    entry = {"name": OMNI_MODEL, "backend": "worker", "size_bytes": None, "capabilities": OMNI_CAPABILITIES}
     try:
         _status, body = services().worker.readyz(request_id, PROBE_TIMEOUT_S)
     except ApiError:
-        return {**entry, "state": "failed"}
+        body = {}
     omni = body.get("models", {}).get(OMNI_MODEL) if isinstance(body.get("models"), dict) else None
     state = omni.get("state") if isinstance(omni, dict) else "failed"
     if state == "disabled":
         return None
-    return {**entry, "state": state if state in WORKER_STATES else "failed"}
+    return ModelEntry(name=OMNI_MODEL, backend="worker", size_bytes=None, capabilities=OMNI_CAPABILITIES,
+                      state=state if state in WORKER_STATES else "failed")
 
 
 @bp.get("/models")
@@ -48,21 +48,20 @@ def list_models():
     svc = services()
     request_id = g.request_id
     default = svc.config.default_model
-    models = []
+    models: list[ModelEntry] = []
     for tag in svc.ollama.tags(request_id, PROBE_TIMEOUT_S):
         name = tag.get("name") or tag.get("model")
-        size = tag.get("size")
-        models.append({"name": name, "backend": "ollama",
-                       "size_bytes": size if isinstance(size, int) and not isinstance(size, bool) else None,
-                       "capabilities": _capabilities(svc.ollama.capabilities(name, request_id, PROBE_TIMEOUT_S)),
-                       "state": "ready"})
+        models.append(ModelEntry(
+            name=name, backend="ollama", size_bytes=_bytes(tag.get("size")),
+            capabilities=_capabilities(svc.ollama.capabilities(name, request_id, PROBE_TIMEOUT_S)), state="ready",
+        ))
     if canonical(default) not in {canonical(m["name"]) for m in models}:
-        models.append({"name": default, "backend": "ollama", "size_bytes": None, "capabilities": ["chat"],
-                       "state": "not_pulled"})
+        models.append(ModelEntry(name=default, backend="ollama", size_bytes=None, capabilities=["chat"],
+                                 state="not_pulled"))
     omni = _omni_entry(request_id)
     if omni is not None:
         models.append(omni)
-    return jsonify({"models": models, "default": default})
+    return jsonify(ModelsResponse(models=models, default=default))
 
 
 @bp.post("/models/pull")
@@ -77,10 +76,10 @@ def _pull_lines(progress: Iterator[dict[str, Any]], request_id: str) -> Iterator
     try:
         for item in progress:
             if item.get("status") == "success":
-                yield ndjson_line({"type": "done"})
+                yield ndjson_line(PullDone(type="done"))
                 return
-            yield ndjson_line({"type": "progress", "status": str(item.get("status", "")),
-                               "completed": _bytes(item.get("completed")), "total": _bytes(item.get("total"))})
+            yield ndjson_line(PullProgress(type="progress", status=str(item.get("status", "")),
+                                           completed=_bytes(item.get("completed")), total=_bytes(item.get("total"))))
     except ApiError as err:
         yield ndjson_line({"type": "error", **err.body(request_id)})
     finally:

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Blueprint, jsonify, request
 
-from ..errors import ApiError
-from ..schemas import parse_sessions_query, session_id
+from ..schemas import (
+    SessionDetail,
+    SessionsResponse,
+    SessionSummary,
+    parse_sessions_query,
+    session_id,
+    session_not_found,
+)
 from ..services import services
 
 bp = Blueprint("sessions", __name__)
 
 
-def _missing(sid: str) -> ApiError:
-    return ApiError(404, "not_found", f"Session '{sid}' does not exist.")
-
-
 @bp.get("/sessions")
 def list_sessions():
     query = parse_sessions_query(request.args)
-    return jsonify({"sessions": services().store.list_sessions(query.limit, query.before)})
+    rows = services().store.list_sessions(query.limit, query.before)  # the store's rows are the contract's shape
+    return jsonify(SessionsResponse(sessions=cast(list[SessionSummary], rows)))
 
 
 @bp.get("/sessions/<sid>")
 def get_session(sid: str):
     session = services().store.get_session(session_id(sid, "id"))
     if session is None:
-        raise _missing(sid)
-    return jsonify(session)
+        raise session_not_found(sid)
+    return jsonify(cast(SessionDetail, session))
 
 
 @bp.delete("/sessions/<sid>")
 def delete_session(sid: str):
     if not services().store.delete_session(session_id(sid, "id")):
-        raise _missing(sid)
+        raise session_not_found(sid)
     return "", 204

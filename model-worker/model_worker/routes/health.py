@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from ..app import slots
+from ..schemas import HealthResponse
+from ..services import services
 
 bp = Blueprint("health", __name__)
 
 
-def readiness():
-    models = {key: slot.info() for key, slot in slots().items()}
-    enabled = [slot for slot in slots().values() if slot.enabled]
-    ready = all(slot.state == "ready" for slot in enabled)
-    return {"models": models}, ready
-
-
 @bp.get("/healthz")
 def healthz():
-    return jsonify(status="ok")
+    return jsonify(HealthResponse(status="ok"))
 
 
 @bp.get("/readyz")
 def readyz():
-    body, ready = readiness()
+    body, ready = services().readiness()
     return jsonify(body), 200 if ready else 503
