@@ -19,7 +19,7 @@ from .ollama import OllamaClient
 from .routes import chat, health, models, sessions, worker_proxy
 from .services import Services
 from .store import Store
-from .upstream import http_session
+from .upstream import AnswerLimits, http_session
 from .worker import WorkerClient
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -40,11 +40,12 @@ def create_app(config: Config | None = None) -> Flask:
     store = Store(config.database_path)
     store.migrate()
     http = http_session()
+    limits = AnswerLimits(total_timeout_s=config.upstream_total_timeout_s, max_body_bytes=config.max_upstream_bytes)
     app.extensions["llm_api"] = Services(
         config=config,
         store=store,
-        ollama=OllamaClient(config.ollama_url, http, config.upstream_timeout_s),
-        worker=WorkerClient(config.worker_url, http, config.upstream_timeout_s),
+        ollama=OllamaClient(config.ollama_url, http, config.upstream_timeout_s, limits),
+        worker=WorkerClient(config.worker_url, http, config.upstream_timeout_s, limits),
     )
 
     _init_request_hooks(app, config)

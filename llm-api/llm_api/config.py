@@ -11,7 +11,9 @@ Variables (the contract's names; defaults in parentheses):
 | `CORS_ORIGINS`       | `http://localhost:3000,http://127.0.0.1:3000` | comma-separated browser origins (`*`: any)   |
 | `API_KEY`            | unset (no auth)                            | Bearer key required on every route but health   |
 | `DATABASE_PATH`      | `/data/llm-api.sqlite3`                    | SQLite file holding the chat sessions           |
-| `UPSTREAM_TIMEOUT_S` | `600`                                      | read timeout (seconds) for model calls          |
+| `UPSTREAM_TIMEOUT_S` | `600`                                      | read timeout (seconds): each wait for more bytes |
+| `UPSTREAM_TOTAL_TIMEOUT_S` | `3600`                               | a whole model answer, however it trickles: 504  |
+| `MAX_UPSTREAM_MB`    | `64`                                       | a non-streamed backend answer's size: 502       |
 | `MAX_UPLOAD_MB`      | `25`                                       | audio upload limit in MiB (images: min(20, it)) |
 | `BODY_TIMEOUT_S`     | `30`                                       | max wait (s) for a stalled request body: 400    |
 | `MAX_JSON_MB`        | `1`                                        | JSON body limit in MiB (413 beyond it)          |
@@ -51,6 +53,8 @@ DEFAULTS = {
     "API_KEY": "",
     "DATABASE_PATH": "/data/llm-api.sqlite3",
     "UPSTREAM_TIMEOUT_S": "600",
+    "UPSTREAM_TOTAL_TIMEOUT_S": "3600",
+    "MAX_UPSTREAM_MB": "64",
     "MAX_UPLOAD_MB": "25",
     "BODY_TIMEOUT_S": "30",
     "MAX_JSON_MB": "1",
@@ -75,6 +79,8 @@ class Config:
     database_path: str
     upstream_timeout_s: float
     max_upload_mb: int
+    upstream_total_timeout_s: float = 3600.0
+    max_upstream_bytes: int = 64 * MIB
     body_timeout_s: float = 30.0  # a client that stops sending its body gets 400 after this long, not a hang
     # The contract's limits (defaults as in DEFAULTS; the schemas use these class defaults when given no Config).
     max_json_bytes: int = 1 * MIB
@@ -167,6 +173,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         api_key=api_key,
         database_path=database_path,
         upstream_timeout_s=_float("UPSTREAM_TIMEOUT_S", get("UPSTREAM_TIMEOUT_S"), 0.0, 86_400.0),
+        upstream_total_timeout_s=_float("UPSTREAM_TOTAL_TIMEOUT_S", get("UPSTREAM_TOTAL_TIMEOUT_S"), 0.0, 604_800.0),
+        max_upstream_bytes=_megabytes("MAX_UPSTREAM_MB", get("MAX_UPSTREAM_MB"), 65_536.0),
         max_upload_mb=_int("MAX_UPLOAD_MB", get("MAX_UPLOAD_MB"), 1, 2048),
         body_timeout_s=_float("BODY_TIMEOUT_S", get("BODY_TIMEOUT_S"), 0.0, 3600.0),
         max_json_bytes=_megabytes("MAX_JSON_MB", get("MAX_JSON_MB"), 1024.0),

@@ -10,7 +10,7 @@ import requests
 from .config import RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendUnavailable, ModelNotFound
 from .schemas import ChatOptions, Timings, empty_timings
-from .upstream import ChatEvent, Upstream, error_text
+from .upstream import AnswerLimits, ChatEvent, Upstream, error_text
 
 NS_PER_MS = 1_000_000
 
@@ -45,8 +45,9 @@ def pull_hint(model: str) -> str:
 
 
 class OllamaClient:
-    def __init__(self, base_url: str, http: requests.Session, read_timeout_s: float):
-        self.upstream = Upstream("Ollama", base_url, http, read_timeout_s)
+    def __init__(self, base_url: str, http: requests.Session, read_timeout_s: float,
+                 limits: AnswerLimits | None = None):
+        self.upstream = Upstream("Ollama", base_url, http, read_timeout_s, limits)
 
     def _post(self, path: str, body: dict[str, Any], request_id: str, model: str | None = None,
               read_timeout_s: float | None = None) -> requests.Response:

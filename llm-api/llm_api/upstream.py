@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,14 +41,26 @@ class ChatEvent:
     timings: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AnswerLimits:
+    """Bounds on a whole answer, beyond the per-read timeout: `UPSTREAM_TIMEOUT_S` bounds each wait for more bytes,
+    so a backend dripping one byte every few seconds, or streaming forever, would otherwise never end; and a
+    non-streamed body is held in memory whole."""
+
+    total_timeout_s: float = 3600.0  # UPSTREAM_TOTAL_TIMEOUT_S: the whole answer, from the request
+    max_body_bytes: int = 64 * 1024 * 1024  # MAX_UPSTREAM_MB: a non-streamed answer's body
+
+
 class Upstream:
     """A backend at `base_url`; `request` maps transport failures to `ApiError`s and logs them once."""
 
-    def __init__(self, name: str, base_url: str, http: requests.Session, read_timeout_s: float):
+    def __init__(self, name: str, base_url: str, http: requests.Session, read_timeout_s: float,
+                 limits: AnswerLimits | None = None):
         self.name = name
         self.base_url = base_url
         self.http = http
         self.read_timeout_s = read_timeout_s
+        self.limits = limits or AnswerLimits()
 
     def fail(self, error: ApiError, request_id: str) -> ApiError:
         """Logs a backend's failure once, here, with the request id; returns `error` for the caller to raise."""
@@ -62,8 +75,10 @@ class Upstream:
                    read_timeout_s or self.read_timeout_s)
         headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
         try:
+            started = time.monotonic()
             response = self.http.request(method, url, timeout=timeout, stream=True, headers=headers, **kwargs)
             response.read_timeout_s = timeout[1]  # type: ignore[attr-defined]  # for the error message
+            response.answer_deadline = started + self.limits.total_timeout_s  # type: ignore[attr-defined]
             return response
         except requests.ReadTimeout:
             raise self.fail(BackendTimeout(f"{self.name} did not answer within {timeout[1]:g} s; try again, or "
@@ -78,8 +93,14 @@ class Upstream:
 
     def read_json(self, response: requests.Response, request_id: str) -> Any:
         """The whole body as JSON; timeouts and drops while reading become 504 / 502."""
+        body = bytearray()
         try:
-            body = b"".join(self.chunks(response, request_id))
+            for data in self.chunks(response, request_id):
+                body += data
+                if len(body) > self.limits.max_body_bytes:
+                    raise self.fail(BackendError(
+                        f"{self.name} answered with more than {self.limits.max_body_bytes // (1024 * 1024)} MiB; "
+                        "see its log, or raise MAX_UPSTREAM_MB."), request_id)
         finally:
             response.close()
         try:
@@ -91,11 +112,16 @@ class Upstream:
     def chunks(self, response: requests.Response, request_id: str) -> Iterator[bytes]:
         """The body as it arrives (no waiting for a full buffer), for chunked and plain responses."""
         raw = response.raw
+        deadline = getattr(response, "answer_deadline", time.monotonic() + self.limits.total_timeout_s)
         try:
             while True:
                 data = raw.read1(65536)
                 if not data:
                     return
+                if time.monotonic() > deadline:
+                    raise self.fail(BackendTimeout(
+                        f"{self.name} did not finish its answer within {self.limits.total_timeout_s:g} s; try a "
+                        "shorter answer, or raise UPSTREAM_TOTAL_TIMEOUT_S."), request_id)
                 yield data
         except ReadTimeoutError:
             waited = getattr(response, "read_timeout_s", self.read_timeout_s)
@@ -107,18 +133,21 @@ class Upstream:
 
     def ndjson(self, response: requests.Response, request_id: str) -> Iterator[dict[str, Any]]:
         """The body's NDJSON objects one by one; the response is closed when this generator ends or is closed."""
-        buffer = b""
+        buffer = bytearray()
         try:
             for data in self.chunks(response, request_id):
                 buffer += data
+                lines: list[bytes] = []
+                if b"\n" in data:  # split only when a line ended: a long line is scanned once, not per chunk
+                    *lines, rest = bytes(buffer).split(b"\n")
+                    buffer = bytearray(rest)
                 if len(buffer) > MAX_LINE_BYTES:
                     raise self.fail(BackendError(f"{self.name} sent an over-long line; see its log."), request_id)
-                *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
                         yield self._parse_line(line, request_id)
             if buffer.strip():
-                yield self._parse_line(buffer, request_id)
+                yield self._parse_line(bytes(buffer), request_id)
         finally:
             response.close()
 

@@ -15,7 +15,7 @@ import requests
 from .config import RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendTimeout, ModelNotFound, error_for_status
 from .schemas import TIMING_KEYS, ChatOptions, DetectFieldsResponse, Timings, VoiceFeedbackResponse, empty_timings
-from .upstream import ChatEvent, Upstream
+from .upstream import AnswerLimits, ChatEvent, Upstream
 
 PASS_THROUGH = {400, 413, 415, 422, 429, 503, 504}
 
@@ -60,8 +60,9 @@ def chat_timings(raw: Any) -> Timings:
 
 
 class WorkerClient:
-    def __init__(self, base_url: str, http: requests.Session, read_timeout_s: float):
-        self.upstream = Upstream("model-worker", base_url, http, read_timeout_s)
+    def __init__(self, base_url: str, http: requests.Session, read_timeout_s: float,
+                 limits: AnswerLimits | None = None):
+        self.upstream = Upstream("model-worker", base_url, http, read_timeout_s, limits)
 
     def _post(self, path: str, request_id: str, **kwargs: Any) -> requests.Response:
         response = self.upstream.request("POST", path, request_id, **kwargs)
