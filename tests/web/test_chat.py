@@ -202,16 +202,3 @@ def test_parameters_are_sent(page: Page, fresh: Stack) -> None:
     assert body["options"]["top_p"] == pytest.approx(0.9)
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
 
-
-def test_a_long_answer_is_followed_to_its_end(page: Page, fresh: Stack) -> None:
-    """The message list scrolls with a streaming answer (it scrolled the wrong element before, and stayed put)."""
-    page.set_viewport_size({"width": 900, "height": 500})
-    new_chat(page, fresh)
-    # The double echoes the prompt: a long one makes an answer much taller than the view.
-    send(page, " ".join(f"line{i}" for i in range(400)))
-    answer = page.get_by_test_id("assistant-message").last
-    expect(answer).to_have_attribute("data-status", "done", timeout=20_000)
-    page.wait_for_function(
-        "(() => { const s = document.querySelector('[data-follow-scroll]');"
-        " return s.scrollHeight > s.clientHeight * 1.5 && s.scrollHeight - s.scrollTop - s.clientHeight < 80; })()"
-    )
