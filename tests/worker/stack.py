@@ -62,3 +62,12 @@ def wait_for_log(service: Service, text: str, timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return text in service.log()
+
+
+@contextlib.contextmanager
+def modelless_worker_service(root: Path, name: str) -> Iterator[Service]:
+    """The worker under gunicorn with ENABLED_MODELS empty (its server, routes and errors, no model loads): for
+    tests of the HTTP layer. The checkpoint paths under `root` are never read."""
+    nothing = {"omni": root, "vl": root, "lora": root}
+    with model_worker_service(nothing, env={"ENABLED_MODELS": ""}, name=name, wait_ready=False) as service:
+        yield service

@@ -8,14 +8,12 @@ compose back network (whose gevent server survives these); the xfail below docum
 import pytest
 
 from tests.support.exhaustion import check_held_sockets, check_service_survives
-from tests.worker.stack import model_worker_service
+from tests.worker.stack import modelless_worker_service
 
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    nothing = tmp_path_factory.mktemp("no-models")  # ENABLED_MODELS is empty: the paths are never read
-    with model_worker_service({"omni": nothing, "vl": nothing, "lora": nothing}, env={"ENABLED_MODELS": ""},
-                              name="exhaustion", wait_ready=False) as service:
+    with modelless_worker_service(tmp_path_factory.mktemp("no-models"), "exhaustion") as service:
         yield service
 
 

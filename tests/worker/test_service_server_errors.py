@@ -30,14 +30,12 @@ from tests.llm_api.gunicorn_rejections import (
 )
 from tests.support.procs import REPO_ROOT
 from tests.support.raw_http import raw_exchange
-from tests.worker.stack import model_worker_service, wait_for_log
+from tests.worker.stack import modelless_worker_service, wait_for_log
 
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    nothing = tmp_path_factory.mktemp("no-models")  # ENABLED_MODELS is empty: the paths are never read
-    with model_worker_service({"omni": nothing, "vl": nothing, "lora": nothing}, env={"ENABLED_MODELS": ""},
-                              name="server-errors", wait_ready=False) as service:
+    with modelless_worker_service(tmp_path_factory.mktemp("no-models"), "server-errors") as service:
         yield service
 
 
