@@ -9,9 +9,9 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('AIP_HTTP_PORT') or os.environ.get('PORT') or '8000'}"
 workers = 1
-# gthread, with a read deadline (BODY_TIMEOUT_S) on client sockets so stalled headers cannot hold a thread, and
-# gunicorn's own rejections (414, 431, a malformed request: 400, ...) as the contract's JSON errors.
-worker_class = "model_worker.gunicorn_worker.DeadlineThreadWorker"
+# gthread that buffers each request in its poller (deadline BODY_TIMEOUT_S) and hands only whole requests to its
+# threads, so trickling clients hold none; gunicorn's own rejections (414, 431, 400, ...) as the contract's JSON.
+worker_class = "model_worker.gunicorn_worker.JsonErrorBufferingWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "900"))
 graceful_timeout = 30

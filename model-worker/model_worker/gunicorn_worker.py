@@ -1,10 +1,5 @@
-"""gunicorn's gthread worker with a read deadline on every client socket, answering its own rejections as JSON.
-
-gthread reads requests on blocking sockets with no deadline: a client that sends part of its headers or body and
-stops would hold one of the worker's few threads forever (a handful of them can starve /healthz). Here every
-accepted socket is adopted into `DeadlineSocket`, on which gunicorn's `setblocking(True)` means "block, but at
-most BODY_TIMEOUT_S" and a read that stalls past it is end-of-stream. gunicorn then drops a request whose
-headers stalled, and a stalled body surfaces in the app as gunicorn's NoMoreData, answered 400 (app.py).
+"""The model-worker's gunicorn worker: gthread with request buffering (`buffered_gthread`: a thread only ever gets a
+whole request, so clients trickling headers or bodies hold no thread), answering its own rejections as JSON.
 
 gunicorn answers a request it cannot parse (request line over `limit_request_line`: 414; too many or too large
 headers: 431; a malformed request line, method, HTTP version, header, Content-Length or Transfer-Encoding: 400;
@@ -12,30 +7,26 @@ an Expect it cannot meet: 417; an unknown transfer coding: 501) itself, before t
 (`gunicorn/workers/base.py` `handle_error` -> `util.write_error`). `JsonErrors.handle_error` keeps gunicorn's
 status for each of them and sends `{"error": {"code", "message", "request_id"}}` instead, with a fresh request id
 (also in `X-Request-ID` and the log line), `Server-Timing`, `Content-Type: application/json` and
-`Connection: close`. The message is fixed per kind of error: none of the client's bytes are echoed. gthread closes
-the connection gracefully (half-close, then drain) after it. The llm-api has the same `JsonErrors` in
+`Connection: close`. The message is fixed per kind of error: none of the client's bytes are echoed. The worker
+closes the connection gracefully (half-close, then drain) after it. The llm-api has the same `JsonErrors` in
 `llm_api/gunicorn_worker.py` (the two images share no package; a test checks that the copies agree).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import http
 import json
-import selectors
-import socket
 import time
 import uuid
 from datetime import datetime
-from functools import partial
 from ssl import SSLError
 
 from gunicorn import util
 from gunicorn.http import errors as gerrors
 from gunicorn.http.wsgi import Response, default_environ
-from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from .buffered_gthread import BufferingThreadWorker
 from .config import ConfigError, WorkerConfig
 
 # The contract's code for each status gunicorn answers itself (414 and 431 are "too large" like 413; the
@@ -135,63 +126,18 @@ class JsonErrors:
         """Hook run after the error was written; the connection is closed by the worker afterwards."""
 
 
-class DeadlineSocket(socket.socket):
-    """A socket whose blocking mode has a deadline, and on which a read that stalls past it is end-of-stream."""
+class JsonErrorBufferingWorker(JsonErrors, BufferingThreadWorker):
+    """`worker_class` for the model-worker: gthread with request buffering in its poller (`buffered_gthread`),
+    answering its own rejections as JSON; its deadline is BODY_TIMEOUT_S and its largest body the worker's."""
 
     read_timeout_s: float = WorkerConfig.body_timeout_s
-
-    @classmethod
-    def adopt(cls, sock: socket.socket, read_timeout_s: float) -> DeadlineSocket:
-        """Move `sock`'s file descriptor into a DeadlineSocket, keeping its current blocking state."""
-        family, kind, proto, timeout = sock.family, sock.type, sock.proto, sock.gettimeout()
-        adopted = cls(family, kind, proto, fileno=sock.detach())
-        adopted.read_timeout_s = read_timeout_s
-        adopted.settimeout(timeout)
-        return adopted
-
-    def setblocking(self, flag: bool) -> None:
-        if flag:  # gunicorn is about to read a request
-            self.settimeout(self.read_timeout_s)
-        else:
-            super().setblocking(False)
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        try:
-            return super().recv(bufsize, flags)
-        except TimeoutError:
-            return b""
-
-
-class DeadlineThreadWorker(JsonErrors, ThreadWorker):
-    """`worker_class` for the model-worker: gthread whose client sockets are DeadlineSockets and whose own
-    rejections are JSON."""
-
-    read_timeout_s: float = WorkerConfig.body_timeout_s
+    max_body_bytes: int = WorkerConfig().max_request_bytes
 
     def init_process(self) -> None:
         with contextlib.suppress(ConfigError):  # a bad value is reported by the app, which stops the server
-            self.read_timeout_s = WorkerConfig.from_env().body_timeout_s
+            config = WorkerConfig.from_env()
+            self.read_timeout_s, self.max_body_bytes = config.body_timeout_s, config.max_request_bytes
         super().init_process()
 
-    def enqueue_req(self, conn) -> None:
-        if not isinstance(conn.sock, DeadlineSocket):
-            conn.sock = DeadlineSocket.adopt(conn.sock, self.read_timeout_s)
-        super().enqueue_req(conn)
-
-    def accept(self, listener) -> None:
-        """A new connection waits in the poller until it sends something, holding no thread. gthread hands each
-        new connection to a thread at once, which waits up to 5 s for its first bytes: 600 idle connections held
-        all 16 threads for minutes, and /healthz timed out. Here it starts where gthread puts a connection that sent
-        nothing in time (`pending_conns`, closed after `keepalive` seconds of silence)."""
-        try:
-            client, address = listener.accept()
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return
-        self.nr_conns += 1
-        conn = TConn(self.cfg, client, address, listener.getsockname())
-        client.setblocking(False)
-        conn.timeout = time.monotonic() + self.cfg.keepalive
-        self.pending_conns.append(conn)
-        self.poller.register(client, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+    def rejection(self, status: int, message: str, request_id: str) -> bytes:
+        return error_response(status, message, request_id)

@@ -1,5 +1,5 @@
 """gunicorn's own rejections are the contract's JSON errors on the model-worker as its image runs it (Dockerfile
-CMD, gunicorn.conf.py, `model_worker.gunicorn_worker.DeadlineThreadWorker`), and an oversized or line-breaking
+CMD, gunicorn.conf.py, `model_worker.gunicorn_worker.JsonErrorBufferingWorker`), and an oversized or line-breaking
 `X-Request-ID` is replaced by a fresh one. The worker runs with no model enabled: nothing here reaches a model.
 
 Also, without a server: `JsonErrors` gives every exception gunicorn 27's own `handle_error` would answer the same
@@ -121,6 +121,6 @@ def test_llm_api_copy_is_the_same_code():
         text = (REPO_ROOT / path).read_text()
         return text[text.index("# The contract's code for each status"):text.index(end)].strip()
 
-    assert shared("model-worker/model_worker/gunicorn_worker.py", "\nclass DeadlineSocket") == shared(
+    assert shared("model-worker/model_worker/gunicorn_worker.py", "\nclass JsonErrorBufferingWorker") == shared(
         "llm-api/llm_api/gunicorn_worker.py", "\nclass JsonErrorGeventWorker")
-    assert gunicorn_worker.DeadlineThreadWorker.__mro__[1] is gunicorn_worker.JsonErrors
+    assert gunicorn_worker.JsonErrorBufferingWorker.__mro__[1] is gunicorn_worker.JsonErrors
