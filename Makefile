@@ -11,16 +11,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Extra pip arguments for the torch install, e.g. an index of CPU builds on a machine without CUDA.
 TORCH_PIP_ARGS ?=
-PY_REQS := constraints.txt llm-api/requirements.txt model-worker/requirements.txt tests/requirements.txt
+PY_REQS := constraints.txt llm-api/requirements.txt model-worker/requirements.txt native/requirements.txt \
+	tests/requirements.txt
 PY_STAMP := $(VENV)/.installed
 WEB_STAMP := web/node_modules/.installed
 
-.PHONY: test install lint web-test web-build pytest bench clean help
+.PHONY: test install lint web-test web-build pytest bench bench-env run clean help
 
 help:
 	@echo "make test   - install everything the tests need, lint, and run the whole test suite"
+	@echo "make run    - run the stack natively, without Docker (Ollama if it answers, else llama.cpp + SmolLM2)"
 	@echo "make lint   - ruff on all Python code"
-	@echo "make bench  - benchmarks (llm-api overhead, model-worker on tiny checkpoints, Token2Wav memory)"
+	@echo "make bench  - benchmarks (llm-api vs LiteLLM in front of Ollama, model-worker on tiny checkpoints, Token2Wav memory)"
 
 test: install lint web-test web-build pytest
 
@@ -30,7 +32,8 @@ $(PY_STAMP): $(PY_REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt \
-		-r llm-api/requirements.txt -r model-worker/requirements.txt -r tests/requirements.txt
+		-r llm-api/requirements.txt -r model-worker/requirements.txt -r native/requirements.txt \
+		-r tests/requirements.txt
 	touch $@
 
 $(WEB_STAMP): web/package.json web/package-lock.json
@@ -49,11 +52,28 @@ web-build: $(WEB_STAMP)
 pytest: $(PY_STAMP)
 	$(BIN)/pytest
 
-bench: install
-	$(BIN)/python benchmarks/llm_api_overhead.py
+# LiteLLM's proxy, the gateway the llm-api is measured against, lives in its own venv (never in the product's).
+LITELLM_VERSION := 1.108.7
+BENCH_VENV := .bench/litellm-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(LITELLM_VERSION)
+
+bench-env: $(BENCH_STAMP)
+
+$(BENCH_STAMP):
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check "litellm[proxy]==$(LITELLM_VERSION)"
+	touch $@
+
+bench: install bench-env
+	$(BIN)/python benchmarks/gateway_vs_litellm.py
 	$(BIN)/python benchmarks/worker_tiny.py
 	$(BIN)/python benchmarks/worker_before_after.py
 	$(BIN)/python benchmarks/speech_memory.py
 
+# The stack without Docker: llm-api and web (and the worker on CPU with RUN_ARGS=--worker); Ctrl-C stops it.
+RUN_ARGS ?=
+run: install web-build
+	$(BIN)/python native/run.py $(RUN_ARGS)
+
 clean:
-	rm -rf $(VENV) web/node_modules web/.next test-artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) web/node_modules web/.next test-artifacts .pytest_cache .ruff_cache .cache .run

@@ -13,10 +13,12 @@ from flask import Flask, Response, g, request
 from flask_cors import CORS
 
 from . import errors
+from .chat_backends import ChatBackends
 from .config import Config, load_config
 from .errors import UNAUTHORIZED_MESSAGE, Unauthorized
 from .ollama import OllamaClient
-from .routes import chat, health, models, sessions, worker_proxy
+from .openai_backend import OpenAIBackend
+from .routes import chat, health, models, openai_compat, sessions, worker_proxy
 from .services import Services
 from .store import Store
 from .upstream import AnswerLimits, http_session
@@ -25,8 +27,8 @@ from .worker import WorkerClient
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PUBLIC_PATHS = {"/healthz", "/readyz"}
 CORS_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
-CORS_HEADERS = ["Content-Type", "Authorization", "X-Request-ID"]
-CORS_EXPOSE = ["X-Request-ID", "Server-Timing"]
+CORS_HEADERS = ["Content-Type", "Authorization", "X-Request-ID", "X-Session-ID"]
+CORS_EXPOSE = ["X-Request-ID", "Server-Timing", "X-Session-ID"]
 CORS_MAX_AGE_S = 600
 
 
@@ -41,12 +43,11 @@ def create_app(config: Config | None = None) -> Flask:
     store.migrate()
     http = http_session()
     limits = AnswerLimits(total_timeout_s=config.upstream_total_timeout_s, max_body_bytes=config.max_upstream_bytes)
-    app.extensions["llm_api"] = Services(
-        config=config,
-        store=store,
-        ollama=OllamaClient(config.ollama_url, http, config.upstream_timeout_s, limits),
-        worker=WorkerClient(config.worker_url, http, config.upstream_timeout_s, limits),
-    )
+    ollama = OllamaClient(config.ollama_url, http, config.upstream_timeout_s, limits) if config.ollama_enabled else None
+    worker = WorkerClient(config.worker_url, http, config.upstream_timeout_s, limits)
+    backends = {b.name: OpenAIBackend(b, http, config.upstream_timeout_s, limits) for b in config.openai_backends}
+    app.extensions["llm_api"] = Services(config=config, store=store, ollama=ollama, worker=worker,
+                                         chat=ChatBackends(ollama, worker, backends))
 
     _init_request_hooks(app, config)
     _init_preflight_headers(app, config)  # registered before flask-cors, so it runs after it
@@ -54,7 +55,7 @@ def create_app(config: Config | None = None) -> Flask:
          allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE_S, send_wildcard=False,
          always_send=False, vary_header=True)
     errors.init_app(app)
-    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp):
+    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp, openai_compat.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -120,8 +121,11 @@ def _init_preflight_headers(app: Flask, config: Config) -> None:
     @app.after_request
     def _preflight(response: Response) -> Response:
         origin = request.headers.get("Origin")
-        if "Origin" not in response.vary:
-            response.vary.add("Origin")
+        vary = response.headers.get("Vary")  # the raw header: `response.vary` parses and re-dumps it every time
+        if not vary:
+            response.headers["Vary"] = "Origin"
+        elif "origin" not in (item.strip().lower() for item in vary.split(",")):
+            response.headers["Vary"] = f"{vary}, Origin"
         allowed = origin is not None and (any_origin or origin in config.cors_origins)
         if _is_preflight() and allowed:
             response.headers["Access-Control-Allow-Origin"] = origin

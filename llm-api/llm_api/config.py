@@ -5,7 +5,7 @@ Variables (the contract's names; defaults in parentheses):
 | Variable             | Default                                    | Meaning                                         |
 |----------------------|--------------------------------------------|-------------------------------------------------|
 | `PORT`               | `8080`                                     | TCP port gunicorn binds on 0.0.0.0              |
-| `OLLAMA_URL`         | `http://ollama:11434`                      | Ollama's base URL                               |
+| `OLLAMA_URL`         | `http://ollama:11434`                      | Ollama's base URL (`none`: no Ollama)           |
 | `WORKER_URL`         | `http://model-worker:8000`                 | model-worker's base URL (Omni, detector)        |
 | `LLM_DEFAULT_MODEL`  | `7shi/ezo-gemma-2-jpn:2b-instruct-q8_0`    | model used when a request names none            |
 | `CORS_ORIGINS`       | `http://localhost:3000,http://127.0.0.1:3000` | comma-separated browser origins (`*`: any)   |
@@ -20,6 +20,13 @@ Variables (the contract's names; defaults in parentheses):
 | `MAX_PROMPT_CHARS`   | `32000`                                    | prompt and system limit in characters: 400      |
 | `MAX_AUDIO_SECONDS`  | `120`                                      | audio duration limit (checked here for WAV): 400 |
 | `MAX_IMAGE_PIXELS`   | `40000000`                                 | image pixel limit (from the image header): 400  |
+
+| `OPENAI_BACKENDS`    | unset (none)                               | OpenAI-compatible backends: `name=base_url,...` |
+
+Each backend `<NAME>` of `OPENAI_BACKENDS` (lowercase letters, digits, `-`, `_`; upper-cased in its variables) also
+reads `OPENAI_BACKEND_<NAME>_API_KEY` (or `OPENAI_BACKEND_<NAME>_API_KEY_FILE`, a file holding the key: compose and
+Kubernetes secrets) and `OPENAI_BACKEND_<NAME>_MODELS` (comma-separated model ids: pinned, so `/models` lists them
+without asking the backend). Its models are named `<name>/<model>` everywhere.
 
 `WEB_CONCURRENCY` (2) is gunicorn's own knob for the number of worker processes, read by `gunicorn.conf.py`.
 
@@ -43,6 +50,9 @@ PROBE_TIMEOUT_S = 3.0
 RETRY_AFTER_S = 5
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+BACKEND_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+BACKEND_MODEL_RE = re.compile(r"^[^\s,]{1,200}$")
+NO_OLLAMA = "none"
 
 DEFAULTS = {
     "PORT": "8080",
@@ -61,11 +71,25 @@ DEFAULTS = {
     "MAX_PROMPT_CHARS": "32000",
     "MAX_AUDIO_SECONDS": "120",
     "MAX_IMAGE_PIXELS": "40000000",
+    "OPENAI_BACKENDS": "",
 }
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class OpenAIBackendConfig:
+    """One entry of `OPENAI_BACKENDS`; `api_key` never appears in a log line, an error or a listing."""
+
+    name: str
+    base_url: str
+    api_key: str | None = None
+    models: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # the key stays out of tracebacks and debug prints too
+        return f"OpenAIBackendConfig(name={self.name!r}, base_url={self.base_url!r}, models={self.models!r})"
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,11 @@ class Config:
     max_prompt_chars: int = 32_000
     max_audio_seconds: float = 120.0
     max_image_pixels: int = 40_000_000
+    openai_backends: tuple[OpenAIBackendConfig, ...] = ()
+
+    @property
+    def ollama_enabled(self) -> bool:
+        return self.ollama_url != NO_OLLAMA
 
     @property
     def max_audio_bytes(self) -> int:
@@ -150,6 +179,44 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _backend_key(env: Mapping[str, str], prefix: str) -> str | None:
+    key = env.get(f"{prefix}_API_KEY", "").strip()
+    path = env.get(f"{prefix}_API_KEY_FILE", "").strip()
+    if key and path:
+        raise ConfigError(f"set {prefix}_API_KEY or {prefix}_API_KEY_FILE, not both")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                key = f.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"{prefix}_API_KEY_FILE cannot be read: {path} ({exc.strerror})") from None
+    if key and any(c.isspace() for c in key):
+        raise ConfigError(f"{prefix}_API_KEY must not contain whitespace")
+    return key or None
+
+
+def _openai_backends(env: Mapping[str, str], raw: str) -> tuple[OpenAIBackendConfig, ...]:
+    backends: list[OpenAIBackendConfig] = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        name, equals, url = entry.partition("=")
+        name = name.strip()
+        if not equals or not BACKEND_NAME_RE.match(name):
+            raise ConfigError("OPENAI_BACKENDS entries must look like name=https://host/v1 (name: lowercase "
+                              f"letters, digits, - and _), got {entry!r}")
+        if name in {b.name for b in backends}:
+            raise ConfigError(f"OPENAI_BACKENDS names the backend {name!r} twice")
+        prefix = "OPENAI_BACKEND_" + name.upper().replace("-", "_")
+        models = tuple(m.strip() for m in env.get(f"{prefix}_MODELS", "").split(",") if m.strip())
+        for model in models:
+            if not BACKEND_MODEL_RE.match(model):
+                raise ConfigError(f"{prefix}_MODELS has an invalid model id: {model!r}")
+        backends.append(OpenAIBackendConfig(name=name, base_url=_url(f"OPENAI_BACKENDS ({name})", url),
+                                            api_key=_backend_key(env, prefix), models=models))
+    return tuple(backends)
+
+
 def load_config(env: Mapping[str, str]) -> Config:
     """Read and validate the configuration from `env` (normally `os.environ`)."""
 
@@ -166,7 +233,7 @@ def load_config(env: Mapping[str, str]) -> Config:
     database_path = get("DATABASE_PATH").strip()
     return Config(
         port=_int("PORT", get("PORT"), 1, 65535),
-        ollama_url=_url("OLLAMA_URL", get("OLLAMA_URL")),
+        ollama_url=NO_OLLAMA if get("OLLAMA_URL").strip() == NO_OLLAMA else _url("OLLAMA_URL", get("OLLAMA_URL")),
         worker_url=_url("WORKER_URL", get("WORKER_URL")),
         default_model=model,
         cors_origins=_origins(get("CORS_ORIGINS")),
@@ -181,4 +248,5 @@ def load_config(env: Mapping[str, str]) -> Config:
         max_prompt_chars=_int("MAX_PROMPT_CHARS", get("MAX_PROMPT_CHARS"), 1, 100_000_000),
         max_audio_seconds=_float("MAX_AUDIO_SECONDS", get("MAX_AUDIO_SECONDS"), 0.0, 86_400.0),
         max_image_pixels=_int("MAX_IMAGE_PIXELS", get("MAX_IMAGE_PIXELS"), 1, 10_000_000_000),
+        openai_backends=_openai_backends(env, get("OPENAI_BACKENDS")),
     )

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
+    from .openai_schemas import OpenAIErrorBody
     from .schemas import ErrorBody
 
 try:  # errors gunicorn raises while the app reads a malformed request body
@@ -34,6 +35,7 @@ class ApiError(Exception):
 
     status = 500
     code = "internal"
+    param: str | None = None  # the request parameter at fault, when one is (OpenAI's errors name it)
 
     def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
@@ -43,6 +45,16 @@ class ApiError(Exception):
     def body(self, request_id: str) -> ErrorBody:
         """The contract's body (also a stream's final error line, with `"type": "error"` added)."""
         return {"error": {"code": self.code, "message": self.message, "request_id": request_id}}
+
+    def openai_body(self) -> OpenAIErrorBody:
+        """OpenAI's error shape, on the `/v1` routes (and a `/v1` stream's error event); `code` is the contract's."""
+        kind = OPENAI_ERROR_TYPES.get(self.status) or ("invalid_request_error" if self.status < 500 else "api_error")
+        code = "invalid_api_key" if self.status == 401 else self.code
+        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": code}}
+
+
+OPENAI_PREFIX = "/v1/"
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
 
 class BadRequest(ApiError):
@@ -130,7 +142,10 @@ def current_request_id() -> str:
 
 def error_response(err: ApiError) -> Response:
     """The one place an error becomes a response: the contract body, the status, and Retry-After when set."""
-    response = jsonify(err.body(current_request_id()))
+    if has_request_context() and request.path.startswith(OPENAI_PREFIX):
+        response = jsonify(err.openai_body())  # OpenAI's shape, for OpenAI's clients; X-Request-ID names the request
+    else:
+        response = jsonify(err.body(current_request_id()))
     response.status_code = err.status
     if err.retry_after is not None:
         response.headers["Retry-After"] = str(err.retry_after)

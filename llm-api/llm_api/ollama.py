@@ -39,6 +39,11 @@ def ollama_timings(final: dict[str, Any], first_token_ms: float | None = None) -
     return timings
 
 
+def finish_reason(final: dict[str, Any]) -> str:
+    """OpenAI's finish reason from Ollama's `done_reason` (`length` when `num_predict` cut the answer)."""
+    return "length" if final.get("done_reason") == "length" else "stop"
+
+
 def pull_hint(model: str) -> str:
     return (f"Model '{model}' is not available in Ollama; pull it with POST /models/pull {{\"name\": \"{model}\"}} "
             f"or `docker compose exec ollama ollama pull {model}`.")
@@ -67,8 +72,8 @@ class OllamaClient:
         return self.upstream.fail(BackendError(f"Ollama failed: {item['error']}"), request_id)
 
     def chat(self, model: str, messages: list[dict[str, str]], options: ChatOptions,
-             request_id: str) -> tuple[str, Timings]:
-        """A whole answer (`stream: false`): (answer, timings)."""
+             request_id: str) -> tuple[str, Timings, str]:
+        """A whole answer (`stream: false`): (answer, timings, finish reason)."""
         body = {"model": model, "messages": messages, "stream": False, "options": options.as_ollama()}
         response = self._post("/api/chat", body, request_id, model)
         item = self.upstream.read_json(response, request_id)
@@ -78,7 +83,7 @@ class OllamaClient:
         if not isinstance(message, dict) or not isinstance(message.get("content"), str) or not item.get("done"):
             raise self.upstream.fail(BackendError("Ollama's chat answer has no message content; see its log."),
                                      request_id)
-        return message["content"], ollama_timings(item)
+        return message["content"], ollama_timings(item), finish_reason(item)
 
     def chat_stream(self, model: str, messages: list[dict[str, str]], options: ChatOptions,
                     request_id: str) -> Iterator[ChatEvent]:
@@ -89,6 +94,7 @@ class OllamaClient:
 
     def _chat_events(self, response: requests.Response, request_id: str) -> Iterator[ChatEvent]:
         lines = self.upstream.ndjson(response, request_id)
+        done = False
         try:
             for item in lines:
                 if "error" in item:
@@ -98,11 +104,14 @@ class OllamaClient:
                 if isinstance(text, str) and text:
                     yield ChatEvent("token", text)
                 if item.get("done") is True:
-                    yield ChatEvent("done", timings=ollama_timings(item))
+                    done = True
+                    yield ChatEvent("done", timings=ollama_timings(item), finish_reason=finish_reason(item))
                     return
             raise self.upstream.fail(BackendError("Ollama's stream ended before the answer was done; try again."),
                                      request_id)
         finally:
+            if done:  # complete: keep the connection; otherwise (the client left) closing it stops the generation
+                self.upstream.finish(response)
             lines.close()
 
     def version(self, request_id: str, timeout_s: float) -> str:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from flask import Request
 from werkzeug.datastructures import FileStorage
@@ -45,16 +45,26 @@ class ChatOptions:
     top_p: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    stop: tuple[str, ...] | None = None  # OpenAI's `stop` (on /v1 only; the worker's Omni ignores it)
 
     def as_contract(self) -> dict[str, Any]:
         """The options as the contract names them (sent to the worker as they are)."""
-        return {k: v for k, v in vars(self).items() if v is not None}
+        return {k: v for k, v in vars(self).items() if v is not None and k != "stop"}
 
     def as_ollama(self) -> dict[str, Any]:
         """Ollama's option names: `max_tokens` is `num_predict`."""
         mapped = self.as_contract()
         if "max_tokens" in mapped:
             mapped["num_predict"] = mapped.pop("max_tokens")
+        if self.stop:
+            mapped["stop"] = list(self.stop)
+        return mapped
+
+    def as_openai(self) -> dict[str, Any]:
+        """OpenAI's request fields (`max_tokens`: the name every OpenAI-compatible server still accepts)."""
+        mapped = self.as_contract()
+        if self.stop:
+            mapped["stop"] = list(self.stop)
         return mapped
 
 
@@ -453,15 +463,27 @@ class StreamDone(TypedDict):
 
 class ModelEntry(TypedDict):
     name: str
-    backend: Literal["ollama", "worker"]
+    backend: Literal["ollama", "worker", "openai"]
     size_bytes: int | None
     capabilities: list[str]
     state: Literal["ready", "loading", "not_pulled", "failed"]
+    provider: NotRequired[str]  # openai: the backend's configured name
+    reason: NotRequired[str | None]  # openai: why the backend is failed
+
+
+class BackendEntry(TypedDict):
+    """An OpenAI-compatible backend of OPENAI_BACKENDS: listed even when it has no model to show."""
+
+    name: str
+    kind: Literal["openai"]
+    state: Literal["ready", "failed"]
+    reason: str | None
 
 
 class ModelsResponse(TypedDict):
     models: list[ModelEntry]
     default: str
+    backends: list[BackendEntry]
 
 
 class PullProgress(TypedDict):
@@ -543,7 +565,7 @@ class HealthResponse(TypedDict):
 class Check(TypedDict, total=False):
     """One dependency in /readyz: `status` and `latency_ms` always; the rest as the dependency says."""
 
-    status: Literal["up", "down", "loading"]
+    status: Literal["up", "down", "loading", "off"]  # off: Ollama turned off (OLLAMA_URL=none)
     latency_ms: float
     error: str
     version: str  # ollama
@@ -553,4 +575,4 @@ class Check(TypedDict, total=False):
 
 class ReadyResponse(TypedDict):
     status: Literal["ready", "degraded", "unavailable"]
-    checks: dict[str, Check]
+    checks: dict[str, Any]  # ollama, worker, database: a Check each; backends: a Check per backend name

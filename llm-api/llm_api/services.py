@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Response, current_app
 
+from .chat_backends import ChatBackends
 from .config import Config
 from .ollama import OllamaClient
 from .store import Store
@@ -21,8 +22,9 @@ NDJSON_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 class Services:
     config: Config
     store: Store
-    ollama: OllamaClient
+    ollama: OllamaClient | None  # None: turned off (OLLAMA_URL=none)
     worker: WorkerClient
+    chat: ChatBackends  # routes a chat model to Ollama, the worker or an OpenAI-compatible backend
 
 
 def services() -> Services:

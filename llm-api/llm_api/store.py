@@ -219,24 +219,25 @@ class Store:
         """Store a complete exchange. With `create`, a missing session is created (titled by the prompt);
         without it, a session deleted meanwhile stays deleted and nothing is stored (returns False)."""
         stamp = now()
-        with self._write() as conn:
-            exists = conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            if exists is None:
-                if not create:
-                    return False
+        with self._write() as conn:  # one transaction, few statements: it is on every answer's path
+            updated = conn.execute("UPDATE sessions SET updated_at = ?, message_count = message_count + 2 "
+                                   "WHERE id = ?", (stamp, session_id)).rowcount
+            if updated:
+                seq = conn.execute("SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = ?",
+                                   (session_id,)).fetchone()[0]
+            elif create:
                 conn.execute("INSERT INTO sessions (id, title, created_at, updated_at, message_count) "
-                             "VALUES (?, ?, ?, ?, 0)", (session_id, make_title(user.content), stamp, stamp))
-            seq = conn.execute("SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = ?",
-                               (session_id,)).fetchone()[0]
-            for offset, message in enumerate((user, assistant), start=1):
-                conn.execute(
-                    "INSERT INTO messages (id, session_id, seq, role, content, model, created_at, timings) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (message.id, session_id, seq + offset, message.role, message.content, message.model, stamp,
-                     None if message.timings is None else json.dumps(message.timings)),
-                )
-            conn.execute("UPDATE sessions SET updated_at = ?, message_count = message_count + 2 WHERE id = ?",
-                         (stamp, session_id))
+                             "VALUES (?, ?, ?, ?, 2)", (session_id, make_title(user.content), stamp, stamp))
+                seq = 0
+            else:
+                return False
+            conn.executemany(
+                "INSERT INTO messages (id, session_id, seq, role, content, model, created_at, timings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(message.id, session_id, seq + offset, message.role, message.content, message.model, stamp,
+                  None if message.timings is None else json.dumps(message.timings))
+                 for offset, message in enumerate((user, assistant), start=1)],
+            )
         return True
 
     def list_sessions(self, limit: int, before: str | None) -> list[dict[str, Any]]:

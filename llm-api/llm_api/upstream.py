@@ -17,9 +17,11 @@ from urllib3.exceptions import ReadTimeoutError
 
 from .config import CONNECT_TIMEOUT_S, RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendTimeout, BackendUnavailable
+from .plain_http import PlainHttp, PlainResponse
 
 log = logging.getLogger("llm_api.upstream")
 MAX_LINE_BYTES = 16 * 1024 * 1024
+FINISH_TIMEOUT_S = 0.1  # the wait for a complete stream's last bytes before the connection is closed instead
 
 
 def http_session(pool_size: int = 100) -> requests.Session:
@@ -34,11 +36,12 @@ def http_session(pool_size: int = 100) -> requests.Session:
 
 @dataclass
 class ChatEvent:
-    """One step of a chat answer: a `token` piece of text, or `done` with the backend's timings."""
+    """One step of a chat answer: a `token` piece of text, or `done` with the backend's timings and finish reason."""
 
     kind: str
     text: str = ""
     timings: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None  # on `done`: OpenAI's `stop` or `length`, when the backend says
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Upstream:
         self.http = http
         self.read_timeout_s = read_timeout_s
         self.limits = limits or AnswerLimits()
+        self.plain = PlainHttp(base_url) if base_url.startswith("http://") else None  # the JSON hot path
 
     def fail(self, error: ApiError, request_id: str) -> ApiError:
         """Logs a backend's failure once, here, with the request id; returns `error` for the caller to raise."""
@@ -68,17 +72,22 @@ class Upstream:
         return error
 
     def request(self, method: str, path: str, request_id: str, *, read_timeout_s: float | None = None,
-                **kwargs: Any) -> requests.Response:
-        """Sends the request; the body is left unread (`read_json`, `ndjson`) so reads honour the timeout."""
+                **kwargs: Any) -> requests.Response | PlainResponse:
+        """Sends the request; the body is left unread (`read_json`, `ndjson`) so reads honour the timeout.
+        A JSON or bodiless request to an http:// backend goes through `PlainHttp`; others through `requests`."""
         url = self.base_url + path
         timeout = (min(CONNECT_TIMEOUT_S, read_timeout_s or CONNECT_TIMEOUT_S),
                    read_timeout_s or self.read_timeout_s)
         headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
         try:
             started = time.monotonic()
-            response = self.http.request(method, url, timeout=timeout, stream=True, headers=headers, **kwargs)
-            response.read_timeout_s = timeout[1]  # type: ignore[attr-defined]  # for the error message
-            response.answer_deadline = started + self.limits.total_timeout_s  # type: ignore[attr-defined]
+            if self.plain is not None and kwargs.keys() <= {"json"}:
+                response: requests.Response | PlainResponse = self.plain.request(method, path, timeout, headers,
+                                                                                 kwargs.get("json"))
+            else:
+                response = self.http.request(method, url, timeout=timeout, stream=True, headers=headers, **kwargs)
+            response.read_timeout_s = timeout[1]  # type: ignore[union-attr]  # for the error message
+            response.answer_deadline = started + self.limits.total_timeout_s  # type: ignore[union-attr]
             return response
         except requests.ReadTimeout:
             raise self.fail(BackendTimeout(f"{self.name} did not answer within {timeout[1]:g} s; try again, or "
@@ -150,6 +159,20 @@ class Upstream:
                 yield self._parse_line(bytes(buffer), request_id)
         finally:
             response.close()
+
+    def finish(self, response: requests.Response | PlainResponse) -> None:
+        """After a complete answer (its `done` line seen): read the body's end, normally there already, so the
+        connection goes back to the pool instead of being closed (a new one costs a connect and a name lookup).
+        A backend that sends more, or does not end within `FINISH_TIMEOUT_S`, is closed as before."""
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        try:
+            if sock is not None:
+                sock.settimeout(FINISH_TIMEOUT_S)  # set again when the connection is next used
+            if response.raw.read1(65536) == b"":
+                return  # the end of the body: the connection is back in its pool
+        except (Urllib3Error, OSError, ValueError):
+            pass
+        response.close()
 
     def _parse_line(self, line: bytes, request_id: str) -> dict[str, Any]:
         try:

@@ -122,7 +122,7 @@ def test_bad_session_id(api, method):
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("GET", "/nope"), ("POST", "/ask"),
-                                              ("GET", "/sessions/a/b"), ("PUT", "/v1/chat/completions")])
+                                              ("GET", "/sessions/a/b"), ("PUT", "/v2/chat/completions")])
 def test_unknown_route_is_json_404(api, method, path):
     assert_error(requests.request(method, api.url + path, timeout=10), 404, "not_found")
 

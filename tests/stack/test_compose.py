@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -179,3 +180,18 @@ def test_env_example_defaults_equal_compose_defaults(tmp_path):
     with_env = compose_config(BASE, DEBUG_PORTS, cwd=tmp_path).stdout
     without = compose_config(BASE, DEBUG_PORTS, cwd=REPO_ROOT).stdout
     assert with_env.replace(str(tmp_path), "<root>") == without.replace(str(REPO_ROOT), "<root>")
+
+
+def test_llm_api_reads_backend_keys_from_an_optional_backends_env(tmp_path):
+    """OPENAI_BACKEND_<NAME>_* names depend on OPENAI_BACKENDS, so they come from ./backends.env when it exists."""
+    shutil.copy(REPO_ROOT / BASE, tmp_path / BASE)
+    without = resolved_in(tmp_path)["services"]["llm-api"]["environment"]
+    assert without["OPENAI_BACKENDS"] == "" and not any(k.startswith("OPENAI_BACKEND_") for k in without)
+    (tmp_path / "backends.env").write_text("OPENAI_BACKEND_GEMINI_API_KEY=k-123\nOPENAI_BACKEND_GEMINI_MODELS=m\n")
+    env = resolved_in(tmp_path, OPENAI_BACKENDS="gemini=https://example.test/v1")["services"]["llm-api"]["environment"]
+    assert env["OPENAI_BACKENDS"] == "gemini=https://example.test/v1"
+    assert env["OPENAI_BACKEND_GEMINI_API_KEY"] == "k-123" and env["OPENAI_BACKEND_GEMINI_MODELS"] == "m"
+
+
+def resolved_in(folder: Path, **env: str) -> dict:
+    return json.loads(compose_config(str(folder / BASE), cwd=folder, env=env).stdout)

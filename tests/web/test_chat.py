@@ -202,3 +202,40 @@ def test_parameters_are_sent(page: Page, fresh: Stack) -> None:
     assert body["options"]["top_p"] == pytest.approx(0.9)
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
 
+
+
+TALL_PROMPT = "\n\n".join(f"Paragraph {i}." for i in range(40))  # the double echoes it: ~120 tokens, 40 paragraphs
+SCROLL_GAP = "(() => { const s = document.querySelector('[data-follow-scroll]');" \
+    " return [s.scrollHeight - s.scrollTop - s.clientHeight, s.scrollHeight / s.clientHeight, s.scrollTop]; })()"
+
+
+def test_a_long_answer_is_followed_to_its_end(page: Page, fresh: Stack) -> None:
+    """The message list scrolls with a streaming answer (it scrolled the wrong element before, and stayed put)."""
+    page.set_viewport_size({"width": 900, "height": 500})
+    fresh.ollama.set(token_delay_s=0.01)
+    new_chat(page, fresh)
+    send(page, TALL_PROMPT)
+    answer = page.get_by_test_id("assistant-message").last
+    expect(answer).to_have_attribute("data-status", "done", timeout=30_000)
+    expect(answer.get_by_test_id("answer-text")).to_contain_text("Paragraph 39.")
+    page.wait_for_function(f"(() => {{ const [gap, ratio] = {SCROLL_GAP}; return ratio > 2 && gap < 80; }})()",
+                           timeout=10_000)
+
+
+def test_scrolling_up_during_an_answer_stops_following_it(page: Page, fresh: Stack) -> None:
+    page.set_viewport_size({"width": 900, "height": 500})
+    fresh.ollama.set(token_delay_s=0.05)
+    new_chat(page, fresh)
+    send(page, TALL_PROMPT)
+    answer = page.get_by_test_id("assistant-message").last
+    expect(answer.get_by_test_id("answer-text")).to_contain_text("Paragraph 5.")
+    # Scroll to the top as a reader would; a render racing the first scroll event may win once, so settle it.
+    for _ in range(5):
+        page.evaluate("document.querySelector('[data-follow-scroll]').scrollTop = 0")
+        page.wait_for_timeout(200)
+        if page.evaluate(SCROLL_GAP)[2] < 40:
+            break
+    assert answer.get_attribute("data-status") == "streaming", "the answer finished before the reader scrolled up"
+    expect(answer).to_have_attribute("data-status", "done", timeout=30_000)
+    gap, ratio, top = page.evaluate(SCROLL_GAP)
+    assert ratio > 2 and top < 40 and gap > 200, (gap, ratio, top)

@@ -20,13 +20,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stack(tiny_checkpoints, tmp_path_factory):
+def stack(tiny_checkpoints, tmp_path_factory, llamacpp_url):
     db = tmp_path_factory.mktemp("llm-api-db") / "llm-api.sqlite3"
     worker_env = {"QUEUE_SIZE": "1", "RETRY_AFTER_S": "7"}
     # One gevent process is enough for the concurrent requests here, and stops faster than two.
     with model_worker_service(tiny_checkpoints, name="e2e-worker", env=worker_env) as worker, \
             ollama_double() as ollama, \
-            llm_api_service(ollama.url, worker.url, db, env={"WEB_CONCURRENCY": "1"}) as api:
+            llm_api_service(ollama.url, worker.url, db, env={"WEB_CONCURRENCY": "1",
+                                                             "OPENAI_BACKENDS": f"local={llamacpp_url}"}) as api:
         yield api, worker
 
 
@@ -155,6 +156,28 @@ def test_omni_chat_sends_the_session_history_in_order_and_stores_the_exchange(st
         ("user", "hello", "omni"), ("assistant", body["answer"], "omni"),
         ("user", "again", "omni"), ("assistant", second.json()["answer"], "omni")]
     assert session["messages"][1]["id"] == body["message_id"]
+
+
+def test_a_session_goes_from_ollama_to_llamacpp_to_omni_and_omni_gets_the_whole_history(stack):
+    api, worker = stack
+    turns = [("7shi/ezo-gemma-2-jpn:2b-instruct-q8_0", "hello", {}),
+             ("local/smollm2", "and you?", {"max_tokens": 6, "temperature": 0}),
+             ("omni", "last one", SEEDED)]
+    sid, history = None, []
+    for model, prompt, options in turns:
+        response = requests.post(api.url + "/ask-llm", timeout=120, json={
+            "prompt": prompt, "model": model, "options": options, **({"session_id": sid} if sid else {})})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        sid = body["session_id"]
+        history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": body["answer"]}]
+    # Omni, sent the five messages itself, answers the same from the same prompt: it was sent all of them.
+    direct = _direct_chat(worker, history[:5])
+    assert body["answer"] == direct["answer"]
+    assert body["timings"]["prompt_tokens"] == direct["timings"]["prompt_tokens"]
+    stored = requests.get(f"{api.url}/sessions/{sid}", timeout=30).json()["messages"]
+    assert [m["content"] for m in stored] == [m["content"] for m in history]
+    assert [m["model"] for m in stored[::2]] == [model for model, _, _ in turns]
 
 
 def test_omni_stream_lines_follow_the_contract(stack):

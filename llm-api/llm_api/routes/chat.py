@@ -12,7 +12,6 @@ from flask import Blueprint, g, jsonify, request
 
 from ..errors import INTERNAL_MESSAGE, ApiError, BackendError
 from ..schemas import (
-    OMNI_MODEL,
     AskRequest,
     AskResponse,
     StreamDone,
@@ -84,19 +83,13 @@ def ask_llm():
     turn = Turn(ask, session_id, new_id(), g.request_id, g.request_start)
 
     if not ask.stream:
-        if ask.model == OMNI_MODEL:
-            answer, timings = svc.worker.chat(messages, ask.options, turn.request_id)
-        else:
-            answer, timings = svc.ollama.chat(ask.model, messages, ask.options, turn.request_id)
-        timings = turn.timings(timings)
-        _store(svc, turn, answer, timings)
-        return jsonify(AskResponse(answer=answer, model=ask.model, session_id=session_id,
+        answer = svc.chat.chat(ask.model, messages, ask.options, turn.request_id)
+        timings = turn.timings(answer.timings)
+        _store(svc, turn, answer.text, timings)
+        return jsonify(AskResponse(answer=answer.text, model=ask.model, session_id=session_id,
                                    message_id=turn.message_id, timings=timings))
 
-    if ask.model == OMNI_MODEL:
-        events = svc.worker.chat_stream(messages, ask.options, turn.request_id)
-    else:
-        events = svc.ollama.chat_stream(ask.model, messages, ask.options, turn.request_id)
+    events = svc.chat.chat_stream(ask.model, messages, ask.options, turn.request_id)
     try:
         first = next(events)  # a failure before the first piece is still a plain HTTP error
     except StopIteration:

@@ -1,4 +1,7 @@
-"""`GET /healthz` (the process serves) and `GET /readyz` (Ollama, the worker and the database)."""
+"""`GET /healthz` (the process serves) and `GET /readyz` (Ollama, the worker, the database and each
+OpenAI-compatible backend). The stack is `unavailable` when its database is down, or when no chat backend it needs
+answers (Ollama when it is on; otherwise every configured backend); an optional external backend that is down, like
+the worker, only makes it `degraded`."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import time
 
 from flask import Blueprint, g, jsonify
 
+from ..catalog import discover_all
 from ..config import PROBE_TIMEOUT_S
 from ..errors import ApiError
 from ..schemas import Check, HealthResponse, ReadyResponse
@@ -26,8 +30,11 @@ def _ms(start: float) -> float:
 
 def _check_ollama(request_id: str) -> Check:
     start = time.perf_counter()
+    ollama = services().ollama
+    if ollama is None:
+        return {"status": "off", "latency_ms": 0.0}
     try:
-        version = services().ollama.version(request_id, PROBE_TIMEOUT_S)
+        version = ollama.version(request_id, PROBE_TIMEOUT_S)
     except ApiError as err:
         return {"status": "down", "error": err.message, "latency_ms": _ms(start)}
     return {"status": "up", "version": version, "latency_ms": _ms(start)}
@@ -63,13 +70,30 @@ def _check_database() -> Check:
     return {"status": "up", "latency_ms": _ms(start)}
 
 
+def _check_backends(request_id: str) -> dict[str, Check]:
+    """Each backend's model discovery (cached, bounded: see catalog.discover_all), as a check."""
+    backends = list(services().chat.openai.values())
+    checks: dict[str, Check] = {}
+    for backend, found in zip(backends, discover_all(backends, request_id), strict=True):
+        if found.error:
+            checks[backend.name] = {"status": "down", "error": found.error, "latency_ms": 0.0}
+        else:
+            checks[backend.name] = {"status": "up", "models": dict.fromkeys(found.models, "ready"),
+                                    "latency_ms": 0.0}
+    return checks
+
+
 @bp.get("/readyz")
 def readyz():
-    checks = {"ollama": _check_ollama(g.request_id), "worker": _check_worker(g.request_id),
-              "database": _check_database()}
-    if checks["ollama"]["status"] != "up" or checks["database"]["status"] != "up":
+    request_id = g.request_id
+    backends = _check_backends(request_id)
+    checks = {"ollama": _check_ollama(request_id), "worker": _check_worker(request_id),
+              "database": _check_database(), "backends": backends}
+    ollama = checks["ollama"]["status"]
+    chat_down = ollama == "down" or (ollama == "off" and not any(c["status"] == "up" for c in backends.values()))
+    if chat_down or checks["database"]["status"] != "up":
         status, code = "unavailable", 503
-    elif checks["worker"]["status"] != "up":
+    elif checks["worker"]["status"] != "up" or any(c["status"] != "up" for c in backends.values()):
         status, code = "degraded", 200
     else:
         status, code = "ready", 200

@@ -15,15 +15,28 @@ export type ModelState = "ready" | "loading" | "not_pulled" | "failed";
 
 export interface ModelInfo {
   name: string;
-  backend: "ollama" | "worker";
+  backend: "ollama" | "worker" | "openai";
+  /** The OpenAI-compatible backend's configured name (the `<name>/` of the model's name). */
+  provider?: string;
   size_bytes: number | null;
   capabilities: string[];
   state: ModelState;
+  /** Why the model is `failed`, when known. */
+  reason?: string | null;
+}
+
+/** An OpenAI-compatible backend from `OPENAI_BACKENDS`, listed even when it has no model to show. */
+export interface BackendInfo {
+  name: string;
+  kind: "openai";
+  state: "ready" | "failed";
+  reason: string | null;
 }
 
 export interface ModelList {
   models: ModelInfo[];
   default: string;
+  backends?: BackendInfo[];
 }
 
 export interface ChatOptions {

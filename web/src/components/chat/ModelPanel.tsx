@@ -6,6 +6,7 @@ import { useApp } from "@/components/AppProvider";
 import { ErrorNotice } from "@/components/ErrorNotice";
 import { DEFAULT_PARAMS, PARAM_LIMITS, type ChatParams } from "@/lib/chat";
 import { formatBytes, percent } from "@/lib/format";
+import { groupModels, type ModelGroup } from "@/lib/models";
 import type { MessageKey } from "@/lib/i18n";
 import type { ModelInfo } from "@/lib/types";
 
@@ -14,7 +15,8 @@ import type { useModels } from "./useModels";
 type Models = ReturnType<typeof useModels>;
 
 function optionLabel(model: ModelInfo, isDefault: boolean, t: (k: MessageKey) => string) {
-  const parts = [model.name, t(`settings.state.${model.state}` as MessageKey)];
+  const state = t(`settings.state.${model.state}` as MessageKey);
+  const parts = [model.name, model.reason && model.state === "failed" ? `${state}: ${model.reason}` : state];
   if (model.size_bytes) parts.push(formatBytes(model.size_bytes));
   if (isDefault) parts.push(t("settings.default"));
   return parts.join(" · ");
@@ -24,9 +26,8 @@ export function ModelPicker({ models, disabled }: { models: Models; disabled: bo
   const { t } = useApp();
   const id = useId();
   const { list } = models;
-  const groups = (["ollama", "worker"] as const)
-    .map((backend) => ({ backend, items: list?.models.filter((m) => m.backend === backend) ?? [] }))
-    .filter((g) => g.items.length > 0);
+  const groups = groupModels(list);
+  const groupLabel = (g: ModelGroup) => (g.kind === "ollama" ? "Ollama" : g.kind === "worker" ? t("status.worker") : g.label);
   return (
     <div className="flex min-w-0 flex-1 items-center gap-2 sm:flex-none">
       <label htmlFor={id} className="sr-only text-sm font-medium text-slate-700 sm:not-sr-only dark:text-slate-300">
@@ -42,12 +43,17 @@ export function ModelPicker({ models, disabled }: { models: Models; disabled: bo
       >
         {!list && <option value="">{models.error ? t("settings.models_error") : t("settings.models_loading")}</option>}
         {groups.map((g) => (
-          <optgroup key={g.backend} label={g.backend === "ollama" ? "Ollama" : t("status.worker")}>
-            {g.items.map((m) => (
+          <optgroup key={g.key} label={groupLabel(g)} data-testid="model-group">
+            {g.models.map((m) => (
               <option key={m.name} value={m.name}>
                 {optionLabel(m, m.name === list?.default, t)}
               </option>
             ))}
+            {g.failed && (
+              <option disabled value={`${g.label}/`} data-testid="backend-failed">
+                {t("settings.backend_failed", { name: g.label, reason: g.failed.reason ?? "" })}
+              </option>
+            )}
           </optgroup>
         ))}
       </select>

@@ -85,6 +85,7 @@ export const en = {
   "settings.state.loading": "loading",
   "settings.state.not_pulled": "not downloaded",
   "settings.state.failed": "failed",
+  "settings.backend_failed": "{name}: unreachable ({reason})",
   "settings.temperature": "Temperature",
   "settings.temperature_help": "Higher is more varied, lower is more focused.",
   "settings.top_p": "Top P",

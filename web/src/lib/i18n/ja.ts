@@ -87,6 +87,7 @@ export const ja: Record<MessageKey, string> = {
   "settings.state.loading": "読み込み中",
   "settings.state.not_pulled": "未ダウンロード",
   "settings.state.failed": "失敗",
+  "settings.backend_failed": "{name}: 接続できません（{reason}）",
   "settings.temperature": "温度（Temperature）",
   "settings.temperature_help": "高いほど多様に、低いほど安定した回答になります。",
   "settings.top_p": "Top P",
