@@ -64,6 +64,14 @@ def api_fast_timeout(tmp_path_factory, double_server, closed_url) -> Iterator[Se
         yield service
 
 
+@pytest.fixture()
+def own_api(tmp_path, ollama, closed_url) -> Iterator[tuple[Service, Path]]:
+    """A service of the test's own (2 workers) and its database file: for tests that kill it or read its history."""
+    db = tmp_path / "llm-api.sqlite3"
+    with llm_api_service(ollama.url, closed_url, db, env={"WEB_CONCURRENCY": "2"}, log_dir=LOG_DIR) as service:
+        yield service, db
+
+
 @pytest.fixture(scope="session")
 def api_down(tmp_path_factory, closed_url) -> Iterator[Service]:
     with _service(tmp_path_factory, "down", closed_url, closed_url, WEB_CONCURRENCY="1") as service:

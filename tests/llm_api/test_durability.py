@@ -30,7 +30,6 @@ from tests.llm_api.recorded_chats import (
     read_sessions,
 )
 from tests.support.linux_procs import child_pids, connections_to_port, wait_children, wait_gone
-from tests.support.procs import Service
 
 CLIENTS = 16
 SEEDED = 8  # clients 0-7 continue a session that existed before the attack
@@ -167,15 +166,8 @@ def continue_every_session(url: str, db_path) -> int:
     return len(sessions)
 
 
-@pytest.fixture()
-def durable_api(tmp_path, ollama, closed_url) -> Iterator[tuple[Service, object]]:
-    db = tmp_path / "llm-api.sqlite3"
-    with llm_api_service(ollama.url, closed_url, db, env={"WEB_CONCURRENCY": "2"}, log_dir=LOG_DIR) as service:
-        yield service, db
-
-
-def test_sigkill_of_one_worker_mid_stream(durable_api, ollama, record_property):
-    api, db = durable_api
+def test_sigkill_of_one_worker_mid_stream(own_api, ollama, record_property):
+    api, db = own_api
     seeded = seed_sessions(api.url, SEEDED)
     clients = [Client(n, seeded[n] if n < SEEDED else None) for n in range(CLIENTS)]
     ollama.set(token_delay_s=TOKEN_DELAY_S)

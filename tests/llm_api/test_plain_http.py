@@ -17,6 +17,7 @@ from llm_api.ollama import OllamaClient
 from llm_api.schemas import ChatOptions
 from llm_api.upstream import http_session
 from tests.doubles.ollama_double import OllamaDouble
+from tests.support.raw_backend import backend
 
 MODEL = "qwen2.5:0.5b"
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -64,31 +65,16 @@ def test_an_abandoned_stream_closes_its_connection_and_ollama_stops():
 @contextmanager
 def one_answer_per_connection() -> Iterator[tuple[str, list[int]]]:
     """A backend that answers one request per connection with keep-alive headers, then closes the socket."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop, accepted = threading.Event(), [0]
+    accepted = [0]
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            accepted[0] += 1
-            with conn:
-                conn.recv(65536)
-                body = b'{"version": "0.12.6"}'
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(body), body))
+    def answer(conn: socket.socket, _stop: threading.Event) -> None:
+        accepted[0] += 1
+        body = b'{"version": "0.12.6"}'
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
-    finally:
-        stop.set()
-        thread.join(5)
-        server.close()
+    with backend(answer) as url:
+        yield url, accepted
 
 
 def test_an_idle_connection_the_backend_closed_is_replaced():

@@ -10,16 +10,12 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.doubles.stack import llm_api_service
-from tests.llm_api.conftest import LOG_DIR
 from tests.llm_api.recorded_chats import Exchange, assert_whole, chat, exchanges_of, history_seen, read_sessions
 from tests.support.linux_procs import child_pids, tree_rss_bytes
-from tests.support.procs import Service
 
 pytestmark = pytest.mark.slow
 
@@ -83,15 +79,8 @@ def sample_rss(master: int, stop: threading.Event, samples: list[tuple[float, in
         samples.append((time.monotonic() - started, tree_rss_bytes(master), tuple(child_pids(master))))
 
 
-@pytest.fixture()
-def soak_api(tmp_path, ollama, closed_url) -> Iterator[tuple[Service, object]]:
-    db = tmp_path / "llm-api.sqlite3"
-    with llm_api_service(ollama.url, closed_url, db, env={"WEB_CONCURRENCY": "2"}, log_dir=LOG_DIR) as service:
-        yield service, db
-
-
-def test_soak_mixed_chats_over_shared_sessions(soak_api, ollama, record_property):
-    api, db = soak_api
+def test_soak_mixed_chats_over_shared_sessions(own_api, ollama, record_property):
+    api, db = own_api
     seeded = [requests.post(api.url + "/ask-llm", json={"prompt": f"seed {n}"}, timeout=10).json()["session_id"]
               for n in range(SESSIONS)]
     ollama.set(token_delay_s=TOKEN_DELAY_S)

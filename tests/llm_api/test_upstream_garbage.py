@@ -4,48 +4,13 @@ contract's error, in bounded time and memory (a raw HTTP server on loopback play
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from llm_api.errors import ApiError
 from llm_api.upstream import MAX_LINE_BYTES, AnswerLimits, Upstream, http_session
-
-Behaviour = Callable[[socket.socket, threading.Event], None]
-
-
-@contextmanager
-def backend(behaviour: Behaviour) -> Iterator[str]:
-    """A one-connection-at-a-time HTTP server on 127.0.0.1 that reads a request and runs `behaviour` on the socket."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(5)
-                try:
-                    conn.recv(65536)
-                    behaviour(conn, stop)
-                except OSError:
-                    pass  # the client gave up: what the tests want
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        server.close()
+from tests.support.raw_backend import backend
 
 
 def chunked(conn: socket.socket, content_type: str = "application/x-ndjson") -> None:
