@@ -20,7 +20,7 @@ def worker(tmp_path_factory):
 def test_healthz_answers_within_a_second_under_idle_sockets_big_headers_and_floods(worker):
     """600 idle connections held all 16 threads (gthread gives each new connection a thread for up to 5 s) and
     /healthz timed out; new connections now wait in the poller (buffered_gthread.BufferingThreadWorker.accept)."""
-    check_service_survives(worker.url, worker.port, held=("idle",))
+    print(f"/healthz (s): {check_service_survives(worker.url, worker.port, held=('idle',))}")
 
 
 @pytest.mark.parametrize("attack", ["slow_headers", "slow_bodies"])
