@@ -22,7 +22,7 @@ help:
 	@echo "make test   - install everything the tests need, lint, and run the whole test suite"
 	@echo "make run    - run the stack natively, without Docker (Ollama if it answers, else llama.cpp + SmolLM2)"
 	@echo "make lint   - ruff on all Python code"
-	@echo "make bench  - benchmarks (llm-api vs LiteLLM in front of Ollama, model-worker on tiny checkpoints, Token2Wav memory)"
+	@echo "make bench  - benchmarks (llm-api vs LiteLLM in front of Ollama, model-worker on tiny checkpoints, Token2Wav memory, history store SQLite vs PostgreSQL)"
 
 test: install lint web-test web-build pytest
 
@@ -69,6 +69,7 @@ bench: install bench-env
 	$(BIN)/python benchmarks/worker_tiny.py
 	$(BIN)/python benchmarks/worker_before_after.py
 	$(BIN)/python benchmarks/speech_memory.py
+	$(BIN)/python benchmarks/history_store.py
 
 # The stack without Docker: llm-api and web (and the worker on CPU with RUN_ARGS=--worker); Ctrl-C stops it.
 RUN_ARGS ?=

@@ -12,20 +12,20 @@ import uuid
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 
-from . import errors
+from . import errors, metrics
 from .chat_backends import ChatBackends
 from .config import Config, load_config
 from .errors import UNAUTHORIZED_MESSAGE, Unauthorized
 from .ollama import OllamaClient
 from .openai_backend import OpenAIBackend
-from .routes import chat, health, models, openai_compat, sessions, worker_proxy
+from .routes import chat, health, models, openai_compat, openapi, sessions, worker_proxy
 from .services import Services
-from .store import Store
+from .store import open_store
 from .upstream import AnswerLimits, http_session
 from .worker import WorkerClient
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-PUBLIC_PATHS = {"/healthz", "/readyz"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json"}
 CORS_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
 CORS_HEADERS = ["Content-Type", "Authorization", "X-Request-ID", "X-Session-ID"]
 CORS_EXPOSE = ["X-Request-ID", "Server-Timing", "X-Session-ID"]
@@ -39,23 +39,27 @@ def create_app(config: Config | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    store = Store(config.database_path)
+    store = open_store(config)  # SQLite at DATABASE_PATH, or PostgreSQL with DATABASE_URL
     store.migrate()
     http = http_session()
+    meter = metrics.Metrics.for_process()
     limits = AnswerLimits(total_timeout_s=config.upstream_total_timeout_s, max_body_bytes=config.max_upstream_bytes)
-    ollama = OllamaClient(config.ollama_url, http, config.upstream_timeout_s, limits) if config.ollama_enabled else None
-    worker = WorkerClient(config.worker_url, http, config.upstream_timeout_s, limits)
-    backends = {b.name: OpenAIBackend(b, http, config.upstream_timeout_s, limits) for b in config.openai_backends}
+    ollama = (OllamaClient(config.ollama_url, http, config.upstream_timeout_s, limits, meter)
+              if config.ollama_enabled else None)
+    worker = WorkerClient(config.worker_url, http, config.upstream_timeout_s, limits, meter)
+    backends = {b.name: OpenAIBackend(b, http, config.upstream_timeout_s, limits, meter)
+                for b in config.openai_backends}
     app.extensions["llm_api"] = Services(config=config, store=store, ollama=ollama, worker=worker,
-                                         chat=ChatBackends(ollama, worker, backends))
+                                         chat=ChatBackends(ollama, worker, backends), metrics=meter)
 
     _init_request_hooks(app, config)
+    metrics.init_app(app, config, meter)  # after the request hooks: a request has its id and key check first
     _init_preflight_headers(app, config)  # registered before flask-cors, so it runs after it
     CORS(app, resources={r"/*": {"origins": list(config.cors_origins)}}, methods=CORS_METHODS,
          allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE_S, send_wildcard=False,
          always_send=False, vary_header=True)
     errors.init_app(app)
-    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp, openai_compat.bp):
+    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp, openai_compat.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -71,7 +75,7 @@ def _init_request_hooks(app: Flask, config: Config) -> None:
             preflight = Response(status=204)  # a preflight answers on every path, before auth and routing
             del preflight.headers["Content-Type"]
             return preflight
-        if config.api_key and request.path not in PUBLIC_PATHS:
+        if config.api_key and request.path not in PUBLIC_PATHS and not metrics.on_metrics_port(config):
             scheme, _, key = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), config.api_key.encode()):
                 raise Unauthorized(UNAUTHORIZED_MESSAGE)

@@ -11,6 +11,9 @@ Variables (the contract's names; defaults in parentheses):
 | `CORS_ORIGINS`       | `http://localhost:3000,http://127.0.0.1:3000` | comma-separated browser origins (`*`: any)   |
 | `API_KEY`            | unset (no auth)                            | Bearer key required on every route but health   |
 | `DATABASE_PATH`      | `/data/llm-api.sqlite3`                    | SQLite file holding the chat sessions           |
+| `DATABASE_URL`       | unset (SQLite at `DATABASE_PATH`)          | `postgresql://u:p@host/db`: history in Postgres |
+| `DATABASE_URL_FILE`  | unset                                      | a file holding `DATABASE_URL` (secrets)         |
+| `DATABASE_POOL_SIZE` | `10`                                       | most PostgreSQL connections per worker process |
 | `UPSTREAM_TIMEOUT_S` | `600`                                      | read timeout (seconds): each wait for more bytes |
 | `UPSTREAM_TOTAL_TIMEOUT_S` | `3600`                               | a whole model answer, however it trickles: 504  |
 | `MAX_UPSTREAM_MB`    | `64`                                       | a non-streamed backend answer's size: 502       |
@@ -22,11 +25,17 @@ Variables (the contract's names; defaults in parentheses):
 | `MAX_IMAGE_PIXELS`   | `40000000`                                 | image pixel limit (from the image header): 400  |
 
 | `OPENAI_BACKENDS`    | unset (none)                               | OpenAI-compatible backends: `name=base_url,...` |
+| `METRICS_PORT`       | unset (off)                                | internal listener: `/metrics` only, no API_KEY  |
 
 Each backend `<NAME>` of `OPENAI_BACKENDS` (lowercase letters, digits, `-`, `_`; upper-cased in its variables) also
 reads `OPENAI_BACKEND_<NAME>_API_KEY` (or `OPENAI_BACKEND_<NAME>_API_KEY_FILE`, a file holding the key: compose and
 Kubernetes secrets) and `OPENAI_BACKEND_<NAME>_MODELS` (comma-separated model ids: pinned, so `/models` lists them
 without asking the backend). Its models are named `<name>/<model>` everywhere.
+
+A `DATABASE_URL`'s password appears in no log line, error or repr (`redact_url`). PostgreSQL's connections are
+pooled per gunicorn worker process: an operation holds one for milliseconds (never across a model's answer), so
+`DATABASE_POOL_SIZE` x `WEB_CONCURRENCY` x replicas is the most the llm-api opens (keep it under the server's
+`max_connections`, 100 by default); a greenlet beyond the pool waits for a free connection (15 s at most).
 
 `WEB_CONCURRENCY` (2) is gunicorn's own knob for the number of worker processes, read by `gunicorn.conf.py`.
 
@@ -40,7 +49,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
@@ -62,6 +71,8 @@ DEFAULTS = {
     "CORS_ORIGINS": "http://localhost:3000,http://127.0.0.1:3000",
     "API_KEY": "",
     "DATABASE_PATH": "/data/llm-api.sqlite3",
+    "DATABASE_URL": "",
+    "DATABASE_POOL_SIZE": "10",
     "UPSTREAM_TIMEOUT_S": "600",
     "UPSTREAM_TOTAL_TIMEOUT_S": "3600",
     "MAX_UPSTREAM_MB": "64",
@@ -72,6 +83,7 @@ DEFAULTS = {
     "MAX_AUDIO_SECONDS": "120",
     "MAX_IMAGE_PIXELS": "40000000",
     "OPENAI_BACKENDS": "",
+    "METRICS_PORT": "",
 }
 
 
@@ -112,6 +124,9 @@ class Config:
     max_audio_seconds: float = 120.0
     max_image_pixels: int = 40_000_000
     openai_backends: tuple[OpenAIBackendConfig, ...] = ()
+    metrics_port: int | None = None  # METRICS_PORT: a second listener serving /metrics only, without API_KEY
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL; None: SQLite at database_path
+    database_pool_size: int = 10
 
     @property
     def ollama_enabled(self) -> bool:
@@ -217,6 +232,57 @@ def _openai_backends(env: Mapping[str, str], raw: str) -> tuple[OpenAIBackendCon
     return tuple(backends)
 
 
+def _metrics_port(raw: str, api_port: int) -> int | None:
+    if not raw.strip():
+        return None
+    port = _int("METRICS_PORT", raw, 1, 65535)
+    if port == api_port:
+        raise ConfigError(f"METRICS_PORT must differ from PORT ({port}): the API port never serves /metrics "
+                          "without API_KEY")
+    return port
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def redact_url(url: str) -> str:
+    """A database URL as it may be logged: the password (and any query, which may hold one) left out."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("DATABASE_URL", "").strip()
+    path = env.get("DATABASE_URL_FILE", "").strip()
+    if url and path:
+        raise ConfigError("set DATABASE_URL or DATABASE_URL_FILE, not both")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                url = f.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"DATABASE_URL_FILE cannot be read: {path} ({exc.strerror})") from None
+    if not url:
+        return None
+    parts = urlsplit(url)  # the message never shows the URL itself: it may hold a password
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(f"DATABASE_URL must be a postgresql:// URL (unset: SQLite at DATABASE_PATH), got a "
+                          f"{parts.scheme or 'schemeless'} URL")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"DATABASE_URL has an invalid port: {redact_url(url)}") from None
+    return url
+
+
 def load_config(env: Mapping[str, str]) -> Config:
     """Read and validate the configuration from `env` (normally `os.environ`)."""
 
@@ -249,4 +315,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         max_audio_seconds=_float("MAX_AUDIO_SECONDS", get("MAX_AUDIO_SECONDS"), 0.0, 86_400.0),
         max_image_pixels=_int("MAX_IMAGE_PIXELS", get("MAX_IMAGE_PIXELS"), 1, 10_000_000_000),
         openai_backends=_openai_backends(env, get("OPENAI_BACKENDS")),
+        metrics_port=_metrics_port(get("METRICS_PORT"), _int("PORT", get("PORT"), 1, 65535)),
+        database_url=_database_url(env),
+        database_pool_size=_int("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 1, 1000),
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .store.interface import StoreError
+
 if TYPE_CHECKING:
     from .openai_schemas import OpenAIErrorBody
     from .schemas import ErrorBody
@@ -187,6 +189,13 @@ def init_app(app: Flask) -> None:
         return error_response(BadRequest(
             "The request body stopped arriving before it was complete; send the body again without pausing."
         ))
+
+    @app.errorhandler(StoreError)
+    def _store_unavailable(exc: StoreError):
+        # the history database cannot be reached (PostgreSQL down, the pool exhausted): the caller may retry
+        log.warning("history database unavailable request_id=%s: %s", current_request_id(), exc)
+        return error_response(BackendUnavailable("The chat history database is unavailable; try again shortly.",
+                                                 retry_after=5))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -11,6 +11,9 @@ from .config import RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendUnavailable, ModelNotFound
 from .schemas import ChatOptions, Timings, empty_timings
 from .upstream import AnswerLimits, ChatEvent, Upstream, error_text
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 NS_PER_MS = 1_000_000
 
@@ -51,8 +54,8 @@ def pull_hint(model: str) -> str:
 
 class OllamaClient:
     def __init__(self, base_url: str, http: requests.Session, read_timeout_s: float,
-                 limits: AnswerLimits | None = None):
-        self.upstream = Upstream("Ollama", base_url, http, read_timeout_s, limits)
+                 limits: AnswerLimits | None = None, metrics: Metrics | None = None):
+        self.upstream = Upstream("Ollama", base_url, http, read_timeout_s, limits, metrics=metrics)
 
     def _post(self, path: str, body: dict[str, Any], request_id: str, model: str | None = None,
               read_timeout_s: float | None = None) -> requests.Response:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -22,6 +22,9 @@ from .config import CONNECT_TIMEOUT_S, RETRY_AFTER_S, OpenAIBackendConfig
 from .errors import ApiError, BackendError, BackendUnavailable, ModelNotFound
 from .schemas import ChatOptions, Timings, empty_timings
 from .upstream import AnswerLimits, ChatEvent, Upstream, error_text
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 DISCOVERY_TTL_S = 60.0  # how long a successful /models answer is reused
 FAILURE_TTL_S = 10.0  # how long a failed one is (so a listing never waits on a dead backend twice in a row)
@@ -75,10 +78,11 @@ class OpenAIBackend:
     """One configured backend; `name` is the prefix of its models' names (`<name>/<model>`)."""
 
     def __init__(self, config: OpenAIBackendConfig, http: requests.Session, read_timeout_s: float,
-                 limits: AnswerLimits | None = None):
+                 limits: AnswerLimits | None = None, metrics: Metrics | None = None):
         self.config = config
         self.name = config.name
-        self.upstream = Upstream(f"backend '{config.name}'", config.base_url, http, read_timeout_s, limits)
+        self.upstream = Upstream(f"backend '{config.name}'", config.base_url, http, read_timeout_s, limits,
+                                 label=f"openai/{config.name}", metrics=metrics)
         self._discovery: Discovery | None = None
         self._discovery_lock = threading.Lock()
 

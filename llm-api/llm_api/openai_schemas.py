@@ -99,7 +99,7 @@ def _messages(raw: Any) -> list[dict[str, str]]:
         role = message.get("role")
         if role in ("tool", "function"):
             raise InvalidParam(f"'{role}' messages are not supported: no model here calls functions", f"{param}.role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # an object or array role is unhashable: never a lookup
             raise InvalidParam(f"'role' must be one of {', '.join(ROLES)}", f"{param}.role")
         if message.get("tool_calls"):
             raise InvalidParam("tool calls are not supported", f"{param}.tool_calls")
@@ -146,9 +146,10 @@ def parse_completion(body: Any) -> CompletionRequest:
     if stream_options is not None and not isinstance(stream_options, dict):
         raise InvalidParam("'stream_options' must be an object", "stream_options")
     include_usage = bool((stream_options or {}).get("include_usage", False))
-    max_tokens = _integer(body, "max_completion_tokens", 1, 1_000_000)
-    if max_tokens is None:
-        max_tokens = _integer(body, "max_tokens", 1, 1_000_000)
+    max_tokens = _integer(body, "max_tokens", 1, 1_000_000)  # checked even when max_completion_tokens wins
+    max_completion_tokens = _integer(body, "max_completion_tokens", 1, 1_000_000)
+    if max_completion_tokens is not None:
+        max_tokens = max_completion_tokens
     options = ChatOptions(temperature=_number(body, "temperature", 0, 2), top_p=_number(body, "top_p", 0, 1),
                           max_tokens=max_tokens, seed=_integer(body, "seed", -(2**63), 2**63 - 1),
                           stop=_stop(body.get("stop")))

@@ -320,10 +320,15 @@ def _multipart(request: Request, limit: int) -> None:
     request.max_content_length = limit + FORM_OVERHEAD
 
 
+def _shown(text: str) -> str:
+    """A client's field name or declared type as a message quotes it: cut short, since it may be megabytes long."""
+    return text if len(text) <= 64 else text[:64] + "…"
+
+
 def _form_fields(request: Request, allowed: set[str], files: set[str]) -> dict[str, str]:
     unknown = sorted((set(request.form) - allowed) | (set(request.files) - files))
     if unknown:
-        raise BadRequest(f"Unknown form field '{unknown[0]}'; send only {_listed(allowed | files)}.")
+        raise BadRequest(f"Unknown form field '{_shown(unknown[0])}'; send only {_listed(allowed | files)}.")
     return {key: request.form[key] for key in request.form}
 
 
@@ -361,7 +366,7 @@ def parse_audio_upload(request: Request, config: Config) -> Upload:
     upload = _file(request, "audio", config.max_audio_bytes)
     if not sniffing.audio_type_accepted(upload.content_type, upload.filename, upload.data):
         declared = sniffing.base_type(upload.content_type)
-        raise UnsupportedMediaType(f"'{declared or 'unknown'}' is not a supported audio type; "
+        raise UnsupportedMediaType(f"'{_shown(declared) or 'unknown'}' is not a supported audio type; "
                                    f"send {sniffing.AUDIO_FORMATS_TEXT}.")
     if sniffing.sniff_audio(upload.data) == "wav":
         duration = sniffing.wav_duration_s(upload.data)
@@ -374,7 +379,8 @@ def check_image(data: bytes, declared: str, max_pixels: int) -> None:
     """What the image is (its bytes, against what it claims to be) and, from its header, its pixel count."""
     kind = sniffing.sniff_image(data)
     if declared not in sniffing.GENERIC_TYPES and declared not in sniffing.IMAGE_TYPES:
-        raise UnsupportedMediaType(f"'{declared}' is not a supported image type; send {sniffing.IMAGE_FORMATS_TEXT}.")
+        raise UnsupportedMediaType(f"'{_shown(declared)}' is not a supported image type; "
+                                   f"send {sniffing.IMAGE_FORMATS_TEXT}.")
     if kind is None:
         if declared in sniffing.IMAGE_TYPES:
             raise UnprocessableMedia(f"The file claims to be '{declared}' but is not; send the file itself.")
@@ -389,6 +395,12 @@ def check_image(data: bytes, declared: str, max_pixels: int) -> None:
         raise BadRequest(f"The image has {width}x{height} pixels; send at most {max_pixels / 1_000_000:g} megapixels.")
     if width == 0 or height == 0:
         raise UnprocessableMedia("The image has no pixels; send one with content.")
+    if max(width, height) > sniffing.MAX_ASPECT_RATIO * min(width, height):
+        raise BadRequest(f"The image is {width}x{height} pixels, more elongated than {sniffing.MAX_ASPECT_RATIO}:1; "
+                         "send the form itself.")
+    if kind == "jpeg" and (scans := sniffing.jpeg_scans(data)) > sniffing.MAX_JPEG_SCANS:
+        raise UnprocessableMedia(f"The JPEG image has {scans} scans, more than the {sniffing.MAX_JPEG_SCANS} any "
+                                 "encoder writes; send it re-saved, or as a PNG.")
 
 
 def parse_detect(request: Request, config: Config) -> DetectInput:

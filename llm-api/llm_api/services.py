@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, current_app
 
 from .chat_backends import ChatBackends
 from .config import Config
+from .metrics import Metrics
 from .ollama import OllamaClient
 from .store import Store
 from .worker import WorkerClient
@@ -25,6 +26,7 @@ class Services:
     ollama: OllamaClient | None  # None: turned off (OLLAMA_URL=none)
     worker: WorkerClient
     chat: ChatBackends  # routes a chat model to Ollama, the worker or an OpenAI-compatible backend
+    metrics: Metrics = field(default_factory=Metrics)  # create_app's: the one /metrics reports
 
 
 def services() -> Services:

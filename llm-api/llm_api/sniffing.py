@@ -19,6 +19,9 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/pjpeg", 
 GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 AUDIO_FORMATS_TEXT = "WAV, FLAC, OGG/Opus, WebM/Opus, MP3 or M4A/AAC"
 IMAGE_FORMATS_TEXT = "a PNG, JPEG or WebP image or a PDF"
+# The model-worker's limits on an image's shape and a JPEG's scans (model_worker/media.py says why).
+MAX_ASPECT_RATIO = 100
+MAX_JPEG_SCANS = 100
 
 
 class MediaError(ValueError):
@@ -58,7 +61,9 @@ def audio_type_accepted(content_type: str | None, filename: str | None, data: by
 
 
 def wav_duration_s(data: bytes) -> float | None:
-    """Duration of a PCM WAV from its header (None if the header cannot be read)."""
+    """Duration of a PCM WAV from its header and the bytes there are (None if the header cannot be read): a data
+    size over what the file holds, or 0 or 0xFFFFFFFF ("unknown", what a recorder that cannot seek back writes), is
+    measured to the end of the file, as FFmpeg reads it."""
     pos, byte_rate = 12, None
     while pos + 8 <= len(data):
         chunk_id, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
@@ -69,7 +74,7 @@ def wav_duration_s(data: bytes) -> float | None:
             if not byte_rate:
                 return None
             available = len(data) - body
-            return min(size, available) / byte_rate
+            return (min(size, available) if size else available) / byte_rate
         pos = body + size + (size & 1)
     return None
 
@@ -101,6 +106,12 @@ def image_size(kind: str, data: bytes) -> tuple[int, int]:
     except struct.error:
         raise MediaError(f"truncated {kind} header") from None
     raise MediaError(f"no size for {kind}")
+
+
+def jpeg_scans(data: bytes) -> int:
+    """How many scans a JPEG holds, at most: FF DA starts one, and entropy-coded data never holds it (an FF there is
+    followed by 00); the rare ones inside metadata (an EXIF thumbnail's) only make this an upper bound."""
+    return data.count(b"\xff\xda")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

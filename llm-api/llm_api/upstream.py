@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -18,6 +18,9 @@ from urllib3.exceptions import ReadTimeoutError
 from .config import CONNECT_TIMEOUT_S, RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendTimeout, BackendUnavailable
 from .plain_http import PlainHttp, PlainResponse
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger("llm_api.upstream")
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -55,11 +58,14 @@ class AnswerLimits:
 
 
 class Upstream:
-    """A backend at `base_url`; `request` maps transport failures to `ApiError`s and logs them once."""
+    """A backend at `base_url`; `request` maps transport failures to `ApiError`s and logs them once (and counts
+    them in `metrics`, under `label`: `ollama`, `model-worker`, `openai/<name>`)."""
 
     def __init__(self, name: str, base_url: str, http: requests.Session, read_timeout_s: float,
-                 limits: AnswerLimits | None = None):
+                 limits: AnswerLimits | None = None, *, label: str | None = None, metrics: Metrics | None = None):
         self.name = name
+        self.label = label or name.lower()
+        self.metrics = metrics
         self.base_url = base_url
         self.http = http
         self.read_timeout_s = read_timeout_s
@@ -69,6 +75,8 @@ class Upstream:
     def fail(self, error: ApiError, request_id: str) -> ApiError:
         """Logs a backend's failure once, here, with the request id; returns `error` for the caller to raise."""
         log.warning("upstream %s failed: %s %s request_id=%s", self.name, error.code, error.message, request_id)
+        if self.metrics is not None:
+            self.metrics.upstream_error(self.label, error.code)
         return error
 
     def request(self, method: str, path: str, request_id: str, *, read_timeout_s: float | None = None,

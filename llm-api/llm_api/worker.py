@@ -8,7 +8,7 @@ the worker's ENABLED_MODELS) passes through with the worker's message, anything 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 
@@ -16,6 +16,9 @@ from .config import RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendTimeout, ModelNotFound, error_for_status
 from .schemas import TIMING_KEYS, ChatOptions, DetectFieldsResponse, Timings, VoiceFeedbackResponse, empty_timings
 from .upstream import AnswerLimits, ChatEvent, Upstream
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 PASS_THROUGH = {400, 413, 415, 422, 429, 503, 504}
 
@@ -61,8 +64,8 @@ def chat_timings(raw: Any) -> Timings:
 
 class WorkerClient:
     def __init__(self, base_url: str, http: requests.Session, read_timeout_s: float,
-                 limits: AnswerLimits | None = None):
-        self.upstream = Upstream("model-worker", base_url, http, read_timeout_s, limits)
+                 limits: AnswerLimits | None = None, metrics: Metrics | None = None):
+        self.upstream = Upstream("model-worker", base_url, http, read_timeout_s, limits, metrics=metrics)
 
     def _post(self, path: str, request_id: str, **kwargs: Any) -> requests.Response:
         response = self.upstream.request("POST", path, request_id, **kwargs)

@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Flask, g, request
 
-from . import errors
+from . import errors, metrics
 from .config import WorkerConfig
 from .loading import DeviceMemoryCheck, ModelLoader
-from .routes import cloud, detect, health, omni
+from .routes import cloud, detect, health, omni, openapi
 from .services import build_slots
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,13 @@ def create_app(
     app.extensions["model_slots"] = build_slots(config, {**default_loaders(config), **(loaders or {})})
 
     _install_request_hooks(app)
+    metrics.init_app(app)  # /metrics, and each request counted once it is answered
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(omni.bp)
     app.register_blueprint(detect.bp)
     app.register_blueprint(cloud.blueprint(config))
+    app.register_blueprint(openapi.bp)
 
     log.info("model-worker configuration: %s", config.describe())
     loader = ModelLoader(

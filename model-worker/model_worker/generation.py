@@ -11,6 +11,10 @@ from transformers import StoppingCriteria
 
 from .errors import BackendTimeout
 
+# A temperature this small samples as greedy decoding does, and a far smaller one (1e-40, still in the contract's
+# 0-2) divides the logits into infinities, which transformers' sampling refuses: both are answered greedily.
+GREEDY_BELOW = 1e-4
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -22,7 +26,7 @@ class SamplingOptions:
     def generate_kwargs(self, default_max_tokens: int) -> dict:
         kwargs: dict = {"max_new_tokens": self.max_tokens or default_max_tokens}
         if self.temperature is not None:
-            if self.temperature == 0:
+            if self.temperature < GREEDY_BELOW:
                 kwargs["do_sample"] = False
             else:
                 kwargs.update(do_sample=True, temperature=self.temperature)

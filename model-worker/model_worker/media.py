@@ -2,13 +2,25 @@
 a PDF's first page rendered to RGB (pypdfium2, PDFium inside the wheel).
 
 Every failure is one of the contract's errors: an empty file is 400, a type the worker does not take is 415, a file
-that claims a type but does not decode is 422, a file over its duration or pixel limit is 400.
+that claims a type but does not decode is 422, a file over its duration, pixel or aspect-ratio limit is 400.
+
+Hostile files stay bounded (tests/worker/test_upload_abuse.py): a raster image's size is checked from its header
+before it is decoded, a JPEG with more progressive scans than any encoder writes is refused before libjpeg spends
+minutes on it, and a PDF is rendered in a child process with a time and memory budget, since a few KiB of nested
+form XObjects can keep PDFium busy for minutes and gigabytes.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import logging
 import math
+import os
+import resource
+import struct
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +30,9 @@ import numpy as np
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import BadRequest, UnprocessableMedia, UnsupportedMediaType
+from .errors import BY_STATUS, ApiError, BadRequest, UnprocessableMedia, UnsupportedMediaType
+
+log = logging.getLogger(__name__)
 
 TARGET_SAMPLE_RATE = 16_000
 
@@ -37,11 +51,21 @@ GENERIC_MIME_TYPES = frozenset({"", "application/octet-stream", "binary/octet-st
 AUDIO_FORMATS_TEXT = "WAV, FLAC, OGG/Opus, WebM/Opus, MP3 or M4A/AAC"
 IMAGE_FORMATS_TEXT = "a PNG, JPEG or WebP image or a PDF"
 
+# The detector's vision processor (Qwen-VL) refuses images more elongated than 200:1, and its downscaling rounds the
+# short side; at most 100:1 as uploaded stays under 200:1 after any resize. The llm-api holds the same limit.
+MAX_ASPECT_RATIO = 100
+# Encoders write at most a few dozen scans (libjpeg's progressive default: 10); each scan makes libjpeg walk every
+# block of the image again, so a file of tiny scans keeps it busy for minutes. The llm-api holds the same limit.
+MAX_JPEG_SCANS = 100
 # A PDF's first page is rendered with its long side at this many pixels (about 170 dpi for A4, enough for form
 # text), or fewer when that would exceed the pixel limit.
 PDF_RENDER_LONG_SIDE = 2000
-# PDFium is not thread-safe: one render at a time per process.
-_PDFIUM_LOCK = threading.Lock()
+# Each render runs in a child process (PDFium is not thread-safe, and has no bound of its own on time or memory),
+# with this much wall time and this much address space beyond what its imports take; one at a time per process.
+PDF_RENDER_TIMEOUT_S = 10.0
+PDF_RENDER_MEMORY_BYTES = 1024 * 1024 * 1024
+_PDF_RENDERS = threading.Lock()
+_PDF_CHILD = "from model_worker.media import _pdf_render_child; _pdf_render_child()"
 
 
 @dataclass(frozen=True)
@@ -93,12 +117,17 @@ def audio_type_accepted(content_type: str | None, filename: str | None, data: by
     return mime in GENERIC_MIME_TYPES and sniff_audio(data) is not None
 
 
+def _shown(declared: str) -> str:
+    """A declared type as a message quotes it: cut short, since a client may send megabytes of it."""
+    return repr(declared if len(declared) <= 64 else declared[:64] + "…")
+
+
 def check_audio_type(content_type: str | None, filename: str | None, data: bytes) -> None:
     """415 unless the upload is audio the worker decodes (`audio_type_accepted`)."""
     if not audio_type_accepted(content_type, filename, data):
         mime = base_type(content_type)
         raise UnsupportedMediaType(
-            f"The audio type {mime or 'unknown'!r} is not supported; send {AUDIO_FORMATS_TEXT}."
+            f"The audio type {_shown(mime or 'unknown')} is not supported; send {AUDIO_FORMATS_TEXT}."
         )
 
 
@@ -107,7 +136,7 @@ def check_image_type(content_type: str | None, data: bytes) -> None:
     an image type its bytes are not. Empty files are left to `decode_image` (400)."""
     mime = base_type(content_type)
     if mime not in GENERIC_MIME_TYPES and mime not in IMAGE_MIME_TYPES:
-        raise UnsupportedMediaType(f"The image type {mime!r} is not supported; send {IMAGE_FORMATS_TEXT}.")
+        raise UnsupportedMediaType(f"The image type {_shown(mime)} is not supported; send {IMAGE_FORMATS_TEXT}.")
     if data and mime in IMAGE_MIME_TYPES and sniff_image_format(data) is None:
         raise UnprocessableMedia(f"The file claims to be {mime!r} but is not; send {IMAGE_FORMATS_TEXT}.")
 
@@ -139,6 +168,8 @@ def decode_audio(data: bytes, max_seconds: float) -> DecodedAudio:
                     f"{max_seconds:g} s; send a shorter recording."
                 )
             stream = container.streams.audio[0]
+            if stream.codec_context is None:  # a codec FFmpeg has no decoder for (a WAV's unknown format tag)
+                raise UnprocessableMedia(f"The audio codec cannot be decoded; send {AUDIO_FORMATS_TEXT} audio.")
             source_format = f"{container.format.name}/{stream.codec_context.name}"
             resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_SAMPLE_RATE)
             for frame in container.decode(stream):
@@ -192,10 +223,17 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
     if fmt is None:
         raise UnsupportedMediaType(f"This file type is not supported; send {IMAGE_FORMATS_TEXT}.")
     image = render_pdf_first_page(data, max_pixels) if fmt == "PDF" else _decode_raster(data, fmt, max_pixels)
+    _check_aspect_ratio(image.width, image.height)
     return DecodedImage(
         image=image, width=image.width, height=image.height, source_format=fmt,
         decode_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _check_aspect_ratio(width: int, height: int) -> None:
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise BadRequest(f"The image is {width}x{height} pixels, more elongated than {MAX_ASPECT_RATIO}:1; "
+                         "send the form itself.")
 
 
 def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
@@ -204,13 +242,21 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         width, height = image.size
         if width * height > max_pixels:
             raise BadRequest(_too_many_pixels(width * height, max_pixels))
+        _check_aspect_ratio(width, height)
+        # FF DA starts a scan; entropy-coded data never holds it (an FF there is followed by 00), so this counts the
+        # scans, and the rare ones inside metadata (an EXIF thumbnail's) only make it an upper bound.
+        scans = data.count(b"\xff\xda") if fmt == "JPEG" else 0
+        if scans > MAX_JPEG_SCANS:
+            raise UnprocessableMedia(f"The JPEG image has {scans} scans, more than the {MAX_JPEG_SCANS} any encoder "
+                                     "writes; send it re-saved, or as a PNG.")
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return image.convert("RGB")
+        ImageOps.exif_transpose(image, in_place=True)  # in place: a 40-megapixel image is not copied twice
+        return image if image.mode == "RGB" else image.convert("RGB")
     except Image.DecompressionBombError:
         raise BadRequest(_too_many_pixels(None, max_pixels)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnprocessableMedia(f"The {fmt} image could not be decoded ({exc}); send an intact file.") from None
+        reason = f"not a readable {fmt} file" if isinstance(exc, UnidentifiedImageError) else exc  # not its repr
+        raise UnprocessableMedia(f"The {fmt} image could not be decoded ({reason}); send an intact file.") from None
 
 
 def pdf_render_scale(width_pt: float, height_pt: float, max_pixels: int) -> float:
@@ -221,35 +267,91 @@ def pdf_render_scale(width_pt: float, height_pt: float, max_pixels: int) -> floa
     return scale
 
 
-def render_pdf_first_page(data: bytes, max_pixels: int) -> Image.Image:
+def render_pdf_first_page(data: bytes, max_pixels: int, timeout_s: float = PDF_RENDER_TIMEOUT_S) -> Image.Image:
     """The first page of a PDF as an RGB image (page rotation applied), long side PDF_RENDER_LONG_SIDE pixels at
-    most; a PDF that PDFium cannot open, or one without pages, is 422."""
-    with _PDFIUM_LOCK:
+    most; a PDF that PDFium cannot open, one without pages, and one that takes longer than `timeout_s` or more than
+    PDF_RENDER_MEMORY_BYTES to render are 422. Rendered in a child process (`_pdf_render_child`)."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", _PDF_CHILD, str(max_pixels), str(PDF_RENDER_MEMORY_BYTES), str(timeout_s)]
+    with _PDF_RENDERS:
         try:
-            pdf = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            raise UnprocessableMedia(f"The PDF could not be opened ({exc}); send an intact PDF.") from None
+            child = subprocess.run(command, input=data, capture_output=True, env=env, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise UnprocessableMedia(f"The PDF's first page takes longer than {timeout_s:g} s to render; send the page "
+                                     "as an image.") from None
+    if child.returncode != 0 or len(child.stdout) < 8:
+        raise _pdf_child_error(child.returncode, child.stderr)
+    width, height = struct.unpack(">II", child.stdout[:8])
+    if len(child.stdout) != 8 + width * height * 3:
+        raise _pdf_child_error(child.returncode, child.stderr)
+    return Image.frombytes("RGB", (width, height), child.stdout[8:])
+
+
+def _pdf_child_error(returncode: int, stderr: bytes) -> ApiError:
+    """The child's own refusal (a JSON line on stderr), or 422 for one that died (out of its memory, killed)."""
+    last = (stderr.decode("utf-8", "replace").strip().splitlines() or [""])[-1]
+    try:
+        refusal = json.loads(last)
+        return BY_STATUS[int(refusal["status"])](str(refusal["message"]))
+    except (ValueError, LookupError, TypeError):
+        log.warning("PDF render failed (status %d): %s", returncode, last[:300])
+        return UnprocessableMedia("The PDF's first page could not be rendered within the renderer's limits "
+                                  f"({PDF_RENDER_MEMORY_BYTES >> 20} MiB of memory); send the page as an image.")
+
+
+def _pdf_render_child() -> None:
+    """The child process of `render_pdf_first_page`: limits its own address space and CPU time, reads the PDF on
+    stdin, and writes width, height (big-endian uint32) and the RGB pixels on stdout, or a refusal on stderr."""
+    max_pixels, memory, timeout_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    try:
+        with open("/proc/self/statm") as statm:  # what the imports already mapped: the budget is PDFium's
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _lower_limit(resource.RLIMIT_AS, mapped + memory)
+    except OSError:  # no /proc: the time limit still holds
+        pass
+    _lower_limit(resource.RLIMIT_CPU, math.ceil(timeout_s) + 1)
+    try:
+        image = _render_first_page(sys.stdin.buffer.read(), max_pixels)
+    except ApiError as err:
+        sys.stderr.write(json.dumps({"status": err.status, "message": err.message}) + "\n")
+        sys.exit(3)
+    sys.stdout.buffer.write(struct.pack(">II", image.width, image.height) + image.tobytes())
+
+
+def _lower_limit(kind: int, value: int) -> None:
+    """The soft limit of `kind` lowered to `value` (never raised above the hard limit)."""
+    _, hard = resource.getrlimit(kind)
+    resource.setrlimit(kind, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
+
+
+def _render_first_page(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise UnprocessableMedia(f"The PDF could not be opened ({exc}); send an intact PDF.") from None
+    try:
+        if len(pdf) == 0:
+            raise UnprocessableMedia("The PDF has no pages; send one with the form on page 1.")
+        page = pdf[0]
         try:
-            if len(pdf) == 0:
-                raise UnprocessableMedia("The PDF has no pages; send one with the form on page 1.")
-            page = pdf[0]
+            width_pt, height_pt = page.get_size()
+            if width_pt <= 0 or height_pt <= 0:
+                raise UnprocessableMedia("The PDF's first page has no size; send one with the form on page 1.")
+            bitmap = page.render(scale=pdf_render_scale(width_pt, height_pt, max_pixels))
             try:
-                width_pt, height_pt = page.get_size()
-                if width_pt <= 0 or height_pt <= 0:
-                    raise UnprocessableMedia("The PDF's first page has no size; send one with the form on page 1.")
-                bitmap = page.render(scale=pdf_render_scale(width_pt, height_pt, max_pixels))
-                try:
-                    image = bitmap.to_pil().convert("RGB")
-                finally:
-                    bitmap.close()
+                image = bitmap.to_pil().convert("RGB")
             finally:
-                page.close()
-        except pdfium.PdfiumError as exc:
-            raise UnprocessableMedia(
-                f"The PDF's first page could not be rendered ({exc}); send an intact PDF, or the page as an image."
-            ) from None
+                bitmap.close()
         finally:
-            pdf.close()
+            page.close()
+    except pdfium.PdfiumError as exc:
+        raise UnprocessableMedia(
+            f"The PDF's first page could not be rendered ({exc}); send an intact PDF, or the page as an image."
+        ) from None
+    finally:
+        pdf.close()
     if image.width * image.height > max_pixels:
         raise BadRequest(_too_many_pixels(image.width * image.height, max_pixels))
     return image

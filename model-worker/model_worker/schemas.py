@@ -87,7 +87,7 @@ def _number(options: dict, key: str, low: float, high: float, integer: bool = Fa
         raise BadRequest(f"Send options.{key} as {'an integer' if integer else 'a number'}.")
     if not low <= value <= high:
         raise BadRequest(f"Send options.{key} between {low} and {high}.")
-    return value
+    return value if integer else float(value)  # transformers takes a temperature of 1.0, not of 1
 
 
 def parse_chat(data: dict, config: WorkerConfig) -> ChatInput:
@@ -109,7 +109,8 @@ def parse_chat(data: dict, config: WorkerConfig) -> ChatInput:
         )
     if clean[-1]["role"] != "user" or not clean[-1]["content"].strip():
         raise BadRequest("End messages with a non-blank user message.")
-    options = data.get("options") or {}
+    options = data.get("options")
+    options = {} if options is None else options  # absent or null; `false`, 0, "" or [] are not options: 400
     if not isinstance(options, dict):
         raise BadRequest("Send options as an object.")
     seed = options.get("seed")

@@ -46,7 +46,10 @@ class ModelSlot:
         self._settled = threading.Event()  # set once loading has ended (ready or failed), or when disabled
         if not enabled:
             self._settled.set()
+        self.queue_size = queue_size
         self._admission = threading.BoundedSemaphore(1 + queue_size)
+        self._admitted = 0  # requests holding a place (waiting, preparing or running); `_running` hold the model
+        self._running = 0
         self._prepare_lock = threading.Lock()  # processors and tokenizers are not safe to share between threads
         self._run_lock = threading.Lock()
         self._guard = threading.Lock()
@@ -87,6 +90,11 @@ class ModelSlot:
     def model(self) -> Any:
         """The loaded model object (None unless ready); for inspection, not for running it."""
         return self._model
+
+    def occupancy(self) -> tuple[int, int]:
+        """(requests in the queue, not holding the model: waiting, decoding, finishing; requests running on it)."""
+        with self._guard:
+            return max(0, self._admitted - self._running), self._running
 
     def describe(self) -> str:
         info = self.info()
@@ -133,9 +141,13 @@ class ModelSlot:
                 f"The {self.key} model's queue is full; try again in {self._retry_after_s} s.",
                 retry_after=self._retry_after_s,
             )
+        with self._guard:
+            self._admitted += 1
         try:
             yield self._model
         finally:
+            with self._guard:
+                self._admitted -= 1
             self._admission.release()
 
     @contextlib.contextmanager
@@ -145,9 +157,13 @@ class ModelSlot:
             raise BackendTimeout(
                 f"The request waited too long in the {self.key} model's queue; try again when it is less busy."
             )
+        with self._guard:
+            self._running += 1
         try:
             yield
         finally:
+            with self._guard:
+                self._running -= 1
             self._run_lock.release()
 
     @contextlib.contextmanager

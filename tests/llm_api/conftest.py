@@ -4,6 +4,7 @@ configurations, each started on first use. The double's knobs are reset before e
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import requests
 
 from tests.doubles.ollama_double import OllamaDouble
 from tests.doubles.stack import ARTIFACTS, llm_api_service, ollama_double
+from tests.llm_api.history_db import ENGINES, HistoryDb
 from tests.support.procs import Service, free_port
 
 API_KEY = "test-key-123"
@@ -51,6 +53,15 @@ def api(tmp_path_factory, double_server, closed_url) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
+def api_postgres(tmp_path_factory, double_server, closed_url, postgres_server) -> Iterator[Service]:
+    """The main service's twin with its history in PostgreSQL (a database of its own on the session's server)."""
+    url = postgres_server.create_database("api_main")
+    with _service(tmp_path_factory, "main-pg", double_server.url, closed_url, UPSTREAM_TIMEOUT_S="5",
+                  DATABASE_URL=url) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
 def api_auth(tmp_path_factory, double_server, closed_url) -> Iterator[Service]:
     with _service(tmp_path_factory, "auth", double_server.url, closed_url, API_KEY=API_KEY,
                   MAX_UPLOAD_MB="1") as service:
@@ -76,6 +87,16 @@ def own_api(tmp_path, ollama, closed_url) -> Iterator[tuple[Service, Path]]:
 def api_down(tmp_path_factory, closed_url) -> Iterator[Service]:
     with _service(tmp_path_factory, "down", closed_url, closed_url, WEB_CONCURRENCY="1") as service:
         yield service
+
+
+@pytest.fixture(params=ENGINES)
+def history_db(request, tmp_path) -> HistoryDb:
+    """An empty history database of each engine in turn: a SQLite file, or a fresh database on the session's
+    PostgreSQL server (tests/conftest.py `postgres_server`)."""
+    if request.param == "sqlite":
+        return HistoryDb("sqlite", str(tmp_path / "history.sqlite3"))
+    server = request.getfixturevalue("postgres_server")
+    return HistoryDb("postgres", server.create_database(f"t_{uuid.uuid4().hex[:12]}"))
 
 
 def ndjson(response: requests.Response) -> list[dict]:

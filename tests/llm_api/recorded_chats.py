@@ -1,5 +1,6 @@
 """Chat clients that record what they saw, and a reader that checks what the llm-api stored, for the attack tests
-(SIGKILL durability, soak): the clients' records are compared with the SQLite file itself, read directly."""
+(SIGKILL durability, soak): the clients' records are compared with the database itself (the SQLite file, or
+PostgreSQL), read directly."""
 
 from __future__ import annotations
 
@@ -99,23 +100,51 @@ class StoredMessage:
     content: str
 
 
-def integrity(db_path: Path) -> str:
-    with sqlite3.connect(db_path) as conn:
+def is_postgres(db: Path | str) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def integrity(db: Path | str) -> str:
+    """SQLite's integrity_check of the file; for a PostgreSQL URL, that every message belongs to a session and no
+    (session, seq) is taken twice (the server's constraints and crash recovery are PostgreSQL's job)."""
+    if is_postgres(db):
+        orphans, doubles = _rows(db, "SELECT (SELECT count(*) FROM messages m WHERE NOT EXISTS "
+                                     "(SELECT 1 FROM sessions s WHERE s.id = m.session_id)), "
+                                     "(SELECT count(*) - count(DISTINCT (session_id, seq)) FROM messages)")[0]
+        return "ok" if orphans == doubles == 0 else f"{orphans} orphan messages, {doubles} doubled seqs"
+    with sqlite3.connect(db) as conn:
         return "; ".join(row[0] for row in conn.execute("PRAGMA integrity_check"))
 
 
-def read_sessions(db_path: Path) -> dict[str, list[StoredMessage]]:
-    """Every session's messages in seq order, straight from the database file."""
-    conn = sqlite3.connect(db_path)
-    try:
-        sessions: dict[str, list[StoredMessage]] = {row[0]: [] for row in conn.execute("SELECT id FROM sessions")}
-        for row in conn.execute("SELECT session_id, id, seq, role, content FROM messages ORDER BY session_id, seq"):
-            sessions[row[0]].append(StoredMessage(*row[1:]))
-        counts = dict(conn.execute("SELECT id, message_count FROM sessions").fetchall())
-    finally:
-        conn.close()
-    for sid, messages in sessions.items():
-        assert counts[sid] == len(messages), f"session {sid}: message_count {counts[sid]} != {len(messages)} rows"
+def _rows(db: Path | str, *queries: str) -> list:
+    """The rows of each query, read in one transaction (one snapshot) from the SQLite file or PostgreSQL URL;
+    a single query gives its rows, several a list of row lists."""
+    if is_postgres(db):
+        import psycopg
+
+        with psycopg.connect(str(db)) as conn:
+            results = [conn.execute(q).fetchall() for q in queries]
+    else:
+        conn = sqlite3.connect(db)
+        try:
+            conn.execute("BEGIN")
+            results = [conn.execute(q).fetchall() for q in queries]
+        finally:
+            conn.close()
+    return results[0] if len(queries) == 1 else results
+
+
+def read_sessions(db: Path | str) -> dict[str, list[StoredMessage]]:
+    """Every session's messages in seq order, straight from the database (a SQLite file or a PostgreSQL URL)."""
+    ids, messages, counted = _rows(db, "SELECT id FROM sessions",
+                                   "SELECT session_id, id, seq, role, content FROM messages ORDER BY session_id, seq",
+                                   "SELECT id, message_count FROM sessions")
+    sessions: dict[str, list[StoredMessage]] = {row[0]: [] for row in ids}
+    for row in messages:
+        sessions[row[0]].append(StoredMessage(*row[1:]))
+    counts = dict(counted)
+    for sid, stored in sessions.items():
+        assert counts[sid] == len(stored), f"session {sid}: message_count {counts[sid]} != {len(stored)} rows"
     return sessions
 
 

@@ -58,3 +58,21 @@ def test_a_bug_is_a_500_internal_without_a_stack_trace(tmp_path):
     assert response.status_code == 500
     assert response.json["error"]["code"] == "internal"
     assert "secret detail" not in response.text and "Traceback" not in response.text
+
+
+def test_an_unreachable_history_database_is_503_with_retry_after(tmp_path):
+    """PostgreSQL down or the pool exhausted: the store raises StoreError, the caller gets 503, never 500."""
+    from llm_api.store import StoreError
+
+    app = create_app(load_config({"DATABASE_PATH": str(tmp_path / "db.sqlite3")}))
+    store = app.extensions["llm_api"].store
+
+    def unreachable(*_args, **_kwargs):
+        raise StoreError("database postgresql://db:5432/history: PoolTimeout: couldn't get a connection")
+
+    store.list_sessions = unreachable
+    response = app.test_client().get("/sessions")
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "backend_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    assert "postgresql://" not in response.text

@@ -1,5 +1,6 @@
 """Durability under SIGKILL: while 16 clients stream chats (new sessions and continued ones, each mid-stream), one
-gunicorn worker, or the whole llm-api, is killed with SIGKILL. Afterwards the SQLite file is intact, every session
+gunicorn worker, or the whole llm-api, is killed with SIGKILL, on each history engine (SQLite, PostgreSQL).
+Afterwards the database is intact (SQLite's integrity_check; no orphan or doubled seq in PostgreSQL), every session
 is whole (user and assistant alternate, nothing twice), every answer a client saw complete is stored, the cut
 streams ended cleanly for their clients, and the service (its replaced worker, or a restart on the same file)
 answers and continues every session with exactly the stored history."""
@@ -11,6 +12,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import requests
 
 from tests.doubles.stack import llm_api_service
 from tests.llm_api.conftest import LOG_DIR
+from tests.llm_api.history_db import ENGINES
 from tests.llm_api.recorded_chats import (
     Exchange,
     assert_whole,
@@ -30,6 +33,7 @@ from tests.llm_api.recorded_chats import (
     read_sessions,
 )
 from tests.support.linux_procs import child_pids, connections_to_port, wait_children, wait_gone
+from tests.support.procs import Service
 
 CLIENTS = 16
 SEEDED = 8  # clients 0-7 continue a session that existed before the attack
@@ -196,21 +200,40 @@ def test_sigkill_of_one_worker_mid_stream(own_api, ollama, record_property):
     print(f"worker kill: {figures}, connections per worker {held}, replaced in {replaced_s:.2f}s")
 
 
+def database(engine: str, tmp_path, request) -> tuple[object, dict[str, str]]:
+    """Where the service keeps its history: the SQLite file, or a fresh PostgreSQL database (its URL), and the
+    environment that says so."""
+    if engine == "sqlite":
+        return tmp_path / "llm-api.sqlite3", {}
+    url = request.getfixturevalue("postgres_server").create_database(f"durable_{uuid.uuid4().hex[:10]}")
+    return url, {"DATABASE_URL": url}
+
+
+@pytest.fixture(params=ENGINES)
+def own_api(request, tmp_path, ollama, closed_url) -> Iterator[tuple[Service, object]]:
+    """conftest's `own_api` on each history engine: a service of the test's own (2 workers) and its database."""
+    db, env = database(request.param, tmp_path, request)
+    with llm_api_service(ollama.url, closed_url, tmp_path / "llm-api.sqlite3", env={"WEB_CONCURRENCY": "2", **env},
+                         log_dir=LOG_DIR) as service:
+        yield service, db
+
+
 def answered_burst(clients: list[Client]) -> bool:
     """Enough answers for the writes to be in full swing, and every client past its first one."""
     done = [sum(e.done for e in c.exchanges) for c in clients]
     return sum(done) >= BURST_DONE and min(done) >= 1
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("load", ["streams", "write-burst"])
-def test_sigkill_of_the_whole_service_and_restart_on_the_same_file(tmp_path, ollama, closed_url, load,
-                                                                   record_property):
+def test_sigkill_of_the_whole_service_and_restart_on_the_same_file(tmp_path, ollama, closed_url, load, engine,
+                                                                   request, record_property):
     """`streams`: every client mid-stream when the kill comes. `write-burst`: non-streamed chats answered at once,
     back to back, so exchanges are being written (hundreds a second) when it comes."""
-    db = tmp_path / "llm-api.sqlite3"
-    env = {"WEB_CONCURRENCY": "2"}
+    db, database_env = database(engine, tmp_path, request)
+    env = {"WEB_CONCURRENCY": "2", **database_env}
     streams = load == "streams"
-    with llm_api_service(ollama.url, closed_url, db, env=env, log_dir=LOG_DIR) as api:
+    with llm_api_service(ollama.url, closed_url, tmp_path / "llm-api.sqlite3", env=env, log_dir=LOG_DIR) as api:
         seeded = seed_sessions(api.url, SEEDED)
         clients = [Client(n, seeded[n] if n < SEEDED else None, stream=streams) for n in range(CLIENTS)]
         ollama.set(token_delay_s=TOKEN_DELAY_S if streams else 0)
@@ -224,7 +247,7 @@ def test_sigkill_of_the_whole_service_and_restart_on_the_same_file(tmp_path, oll
     figures = check_against_store(db, clients, seeded)  # before any process opened the file again
     # mid-stream, every client is cut; in the burst, one that just had its answer may be told to stop first
     assert figures["cut"] == CLIENTS if streams else figures["cut"] >= 1
-    with llm_api_service(ollama.url, closed_url, db, env=env, log_dir=LOG_DIR) as restarted:
+    with llm_api_service(ollama.url, closed_url, tmp_path / "llm-api.sqlite3", env=env, log_dir=LOG_DIR) as restarted:
         ready = requests.get(restarted.url + "/readyz", timeout=10).json()
         assert ready["checks"]["database"]["status"] == "up"
         for sid, messages in read_sessions(db).items():

@@ -1,14 +1,30 @@
-"""Many sessions talking at once to 2 gunicorn workers: no history lost, reordered or mixed between sessions."""
+"""Many sessions talking at once to 2 gunicorn workers, on both history engines: no history lost, reordered or
+mixed between sessions."""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
+
+from tests.llm_api.history_db import ENGINES
+from tests.support.procs import Service
 
 SESSIONS = 8
 TURNS = 4
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture()
+def api(engine: str, api: Service, request) -> Service:
+    """Every test in this file runs on both history engines: the main service (SQLite) and its PostgreSQL twin."""
+    return api if engine == "sqlite" else request.getfixturevalue("api_postgres")
 
 
 def converse(url: str, n: int) -> tuple[str, list[str]]:

@@ -195,3 +195,82 @@ def test_llm_api_reads_backend_keys_from_an_optional_backends_env(tmp_path):
 
 def resolved_in(folder: Path, **env: str) -> dict:
     return json.loads(compose_config(str(folder / BASE), cwd=folder, env=env).stdout)
+
+
+# --- profile `monitoring`: Prometheus and Grafana beside the stack -------------------------------------------
+MONITORING = {"COMPOSE_PROFILES": "monitoring"}
+
+
+@pytest.fixture(scope="module")
+def monitoring() -> dict:
+    return resolved(BASE, env=MONITORING)
+
+
+@pytest.mark.parametrize("files", [(BASE,), (BASE, CPU), (BASE, DEBUG_PORTS)])
+def test_monitoring_profile_validates(files):
+    result = compose_config(*files, env=MONITORING, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_monitoring_services_only_with_their_profile(base, monitoring):
+    assert not {"prometheus", "grafana"} & set(base["services"])
+    assert {"prometheus", "grafana"} <= set(monitoring["services"])
+    for name in ("prometheus", "grafana"):
+        assert monitoring["services"][name]["profiles"] == ["monitoring"]
+        assert monitoring["services"][name]["restart"] == "unless-stopped"
+    assert {"prometheus-data", "grafana-data"} <= set(monitoring["volumes"])
+
+
+def test_monitoring_images_are_official_and_pinned(monitoring):
+    images = {name: monitoring["services"][name]["image"] for name in ("prometheus", "grafana")}
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", images["prometheus"]), images
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"]), images
+
+
+def test_monitoring_ports_stay_on_loopback_whatever_bind_address_says():
+    model = resolved(BASE, env={**MONITORING, "BIND_ADDRESS": "0.0.0.0"})
+    ports = {name: [(p["host_ip"], p["published"], p["target"]) for p in model["services"][name]["ports"]]
+             for name in ("prometheus", "grafana")}
+    assert ports == {"prometheus": [("127.0.0.1", "9090", 9090)], "grafana": [("127.0.0.1", "3001", 3000)]}
+    assert model["services"]["llm-api"]["ports"][0]["host_ip"] == "0.0.0.0"  # the API follows BIND_ADDRESS
+
+
+def test_prometheus_reaches_the_services_and_grafana_only_prometheus(monitoring):
+    nets = {name: set(spec["networks"]) for name, spec in monitoring["services"].items()}
+    assert nets["prometheus"] == {"backnet", "monitornet"}
+    assert nets["grafana"] == {"monitornet"}
+    assert nets["web"] == {"frontnet"}  # unchanged: the web app still cannot reach the model tier
+    assert monitoring["services"]["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_llm_api_metrics_port_is_exposed_never_published(monitoring):
+    api = monitoring["services"]["llm-api"]
+    port = api["environment"]["METRICS_PORT"]
+    assert port in api["expose"]
+    assert all(str(p["target"]) != port for p in api["ports"])
+
+
+def test_monitoring_mounts_the_repositorys_files_read_only(monitoring):
+    mounts = {(name, Path(v["source"]).relative_to(REPO_ROOT).as_posix(), v["target"], v.get("read_only", False))
+              for name in ("prometheus", "grafana") for v in monitoring["services"][name]["volumes"]
+              if v["type"] == "bind"}
+    assert mounts == {
+        ("prometheus", "monitoring/prometheus.yml", "/etc/prometheus/prometheus.yml", True),
+        ("grafana", "monitoring/grafana/provisioning", "/etc/grafana/provisioning", True),
+        ("grafana", "monitoring/grafana/dashboards", "/etc/grafana/dashboards", True),
+    }
+    for _name, source, _target, _ro in mounts:
+        assert (REPO_ROOT / source).exists(), source
+    command = monitoring["services"]["prometheus"]["command"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command
+    assert "--storage.tsdb.path=/prometheus" in command
+
+
+def test_llm_api_history_is_sqlite_unless_database_url_is_set(tmp_path):
+    """SQLite in app-data by default; a DATABASE_URL (and pool size) from .env or the shell passes through."""
+    shutil.copy(REPO_ROOT / BASE, tmp_path / BASE)
+    default = resolved_in(tmp_path)["services"]["llm-api"]["environment"]
+    assert default["DATABASE_URL"] == "" and default["DATABASE_PATH"] == "/data/llm-api.sqlite3"
+    url = "postgresql://llm:secret@db.example:5432/llm"
+    env = resolved_in(tmp_path, DATABASE_URL=url, DATABASE_POOL_SIZE="4")["services"]["llm-api"]["environment"]
+    assert env["DATABASE_URL"] == url and env["DATABASE_POOL_SIZE"] == "4"

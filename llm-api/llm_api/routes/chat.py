@@ -85,6 +85,7 @@ def ask_llm():
     if not ask.stream:
         answer = svc.chat.chat(ask.model, messages, ask.options, turn.request_id)
         timings = turn.timings(answer.timings)
+        svc.metrics.answer(ask.model, timings)
         _store(svc, turn, answer.text, timings)
         return jsonify(AskResponse(answer=answer.text, model=ask.model, session_id=session_id,
                                    message_id=turn.message_id, timings=timings))
@@ -113,6 +114,7 @@ def _stream(svc: Services, turn: Turn, first: ChatEvent, upstream: Iterator[Chat
             elif event.kind == "done":
                 answer = event.text or "".join(pieces)
                 timings = turn.timings(event.timings)
+                svc.metrics.answer(turn.ask.model, timings)
                 _store(svc, turn, answer, timings)
                 yield ndjson_line(StreamDone(type="done", answer=answer, timings=timings))
                 return

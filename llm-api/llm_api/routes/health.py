@@ -5,7 +5,6 @@ the worker, only makes it `degraded`."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from flask import Blueprint, g, jsonify
@@ -15,6 +14,7 @@ from ..config import PROBE_TIMEOUT_S
 from ..errors import ApiError
 from ..schemas import Check, HealthResponse, ReadyResponse
 from ..services import services
+from ..store import StoreError
 
 bp = Blueprint("health", __name__)
 
@@ -65,8 +65,8 @@ def _check_database() -> Check:
     start = time.perf_counter()
     try:
         services().store.ping()
-    except sqlite3.Error as exc:
-        return {"status": "down", "error": f"{type(exc).__name__}: {exc}", "latency_ms": _ms(start)}
+    except StoreError as exc:
+        return {"status": "down", "error": str(exc), "latency_ms": _ms(start)}
     return {"status": "up", "latency_ms": _ms(start)}
 
 

@@ -75,6 +75,7 @@ def chat_completions():
     if not ask.stream:
         answer = svc.chat.chat(ask.model, ask.messages, ask.options, g.request_id)
         timings = _timings(answer.timings, g.request_start, None)
+        svc.metrics.answer(ask.model, timings)
         if keep is not None:
             keep.store(svc, ask.model, answer.text, timings, g.request_id)
         response = jsonify(completion(completion_id, ask.model, answer.text, answer.finish_reason, timings))
@@ -116,6 +117,7 @@ def _sse(svc: Services, ask: CompletionRequest, keep: Keep | None, completion_id
                                    include_usage=ask.include_usage))
             elif event.kind == "done":
                 timings = _timings(event.timings, started, first_token_ms)
+                svc.metrics.answer(ask.model, timings)
                 if keep is not None:
                     keep.store(svc, ask.model, event.text or "".join(pieces), timings, request_id)
                 yield _event(chunk(completion_id, ask.model, created, {}, event.finish_reason or "stop",

@@ -1,13 +1,13 @@
-"""Chat sessions in SQLite: durable, shared by every gunicorn worker process and greenlet.
+"""Chat sessions in SQLite (the embedded default): durable, shared by every gunicorn worker process and greenlet.
 
 Concurrency approach: WAL journal (readers never block the one writer); one short-lived connection per
 operation (no connection is shared between greenlets or threads); `BEGIN IMMEDIATE` for every write transaction,
 so two writers never deadlock upgrading a read lock, taken in a retry loop whose pauses are `time.sleep` (a
 yield under gevent: a worker waiting for another process's write keeps serving its other streams), then
 `busy_timeout` for the rest. An exchange (user + assistant message) is written in one transaction, only when the
-answer is complete. The schema is versioned in `schema_version` and migrated forward on start. sqlite3 calls
-themselves block their process's event loop while they run; no transaction spans network I/O, so that is
-bounded by milliseconds, not by a model's answer.
+answer is complete. The schema (`migrations.py`) is versioned in `schema_version` and migrated forward on start,
+under `BEGIN IMMEDIATE`. sqlite3 calls themselves block their process's event loop while they run; no transaction
+spans network I/O, so that is bounded by milliseconds, not by a model's answer.
 This module imports only the standard library (gunicorn's master migrates before gevent patches anything).
 """
 
@@ -19,81 +19,17 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from . import migrations
+from .interface import Message, StoreError, make_title, now
 
 BUSY_TIMEOUT_MS = 15_000
 WRITE_RETRY_S = (0.0005, 0.02)  # first and longest pause between attempts to take the write lock
-TITLE_CHARS = 60
-
-# Each entry moves the schema from version i to i + 1. Never edit a released entry; append a new one.
-MIGRATIONS: tuple[str, ...] = (
-    # 1: sessions and their messages, ordered by a per-session sequence number.
-    """
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE messages (
-        id TEXT PRIMARY KEY,
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
-        content TEXT NOT NULL,
-        model TEXT,
-        created_at TEXT NOT NULL,
-        timings TEXT,
-        UNIQUE (session_id, seq)
-    );
-    """,
-    # 2: a stored message count (kept by writes) and an index for the newest-first session list.
-    """
-    ALTER TABLE sessions ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
-    UPDATE sessions SET message_count = (SELECT count(*) FROM messages WHERE messages.session_id = sessions.id);
-    CREATE INDEX sessions_by_update ON sessions (updated_at DESC, id DESC);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class StoreError(RuntimeError):
-    """The database cannot be opened or has a schema this code does not know."""
-
-
-@dataclass(frozen=True)
-class Message:
-    id: str
-    role: str
-    content: str
-    model: str | None
-    timings: dict[str, Any] | None = None
-
-
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds; these strings sort in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def now() -> str:
-    return format_timestamp(datetime.now(UTC))
-
-
-def make_title(prompt: str) -> str:
-    """The session title: the first prompt on one line, truncated."""
-    flat = " ".join(prompt.split())
-    return flat if len(flat) <= TITLE_CHARS else flat[: TITLE_CHARS - 1].rstrip() + "…"
-
-
-class Store:
+class SqliteStore:
     def __init__(self, path: str, pool_size: int = 16):
         self.path = path
         self.pool_size = pool_size
@@ -176,20 +112,8 @@ class Store:
         try:
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
-            with self._write() as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-                version = row[0] or 0
-                if version > SCHEMA_VERSION:
-                    raise StoreError(f"database {self.path} has schema version {version}, newer than this "
-                                     f"llm-api knows ({SCHEMA_VERSION})")
-                for number in range(version, SCHEMA_VERSION):
-                    for statement in MIGRATIONS[number].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                conn.execute("DELETE FROM schema_version")
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                return SCHEMA_VERSION
+            with self._write() as conn:  # BEGIN IMMEDIATE: one migrating process at a time
+                return migrations.apply(conn.execute, self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         finally:
@@ -200,8 +124,11 @@ class Store:
             return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
 
     def ping(self) -> None:
-        with self._connect() as conn:
-            conn.execute("SELECT count(*) FROM sessions").fetchone()
+        try:
+            with self._connect() as conn:
+                conn.execute("SELECT count(*) FROM sessions").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
 
     def history(self, session_id: str) -> list[dict[str, str]] | None:
         """The session's messages as chat turns, in order; None when the session does not exist."""

@@ -1,0 +1,1 @@
+"""Tests of deploy/: the Helm chart rendered and validated offline."""
