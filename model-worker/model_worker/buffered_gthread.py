@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import selectors
 import socket
 import time
 import uuid
 from functools import partial
+from http import HTTPStatus
 from typing import BinaryIO
 
 from gunicorn import util
@@ -119,7 +121,12 @@ class BufferingThreadWorker(ThreadWorker):
     max_body_bytes: int = 64 * 1024 * 1024
 
     def rejection(self, status: int, message: str, request_id: str) -> bytes:
-        raise NotImplementedError
+        """The poller's own answer (413), whole: a JSON error; `JsonErrorBufferingWorker` sends the contract's, with
+        its headers (X-Request-ID, Server-Timing)."""
+        body = json.dumps({"error": {"code": "payload_too_large", "message": message, "request_id": request_id}})
+        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body.encode())}\r\nConnection: close\r\n\r\n")
+        return (head + body).encode()
 
     def init_process(self) -> None:
         if self.cfg.is_ssl or self.cfg.http2_cleartext != "off":

@@ -146,3 +146,17 @@ def test_gunicorn_internals_the_buffering_worker_relies_on_are_there():
                                               b"Content-Length: 1\r\n\r\nx"]), PEER)
     assert request._expected_100_continue is True
     assert callable(IterUnreader([b""]).take_buffered)
+
+
+def test_the_plain_buffering_worker_answers_its_413_as_json():
+    """The base class's own rejection (the model-worker's subclass sends the contract's, with its headers)."""
+    import json
+    from http import HTTPStatus
+
+    from model_worker.buffered_gthread import BufferingThreadWorker
+
+    raw = BufferingThreadWorker.rejection(None, 413, "too large", "rid-1")  # type: ignore[arg-type]
+    head, body = raw.split(b"\r\n\r\n", 1)
+    assert head.startswith(f"HTTP/1.1 413 {HTTPStatus(413).phrase}\r\n".encode())
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert json.loads(body) == {"error": {"code": "payload_too_large", "message": "too large", "request_id": "rid-1"}}
