@@ -90,6 +90,13 @@ def api_down(tmp_path_factory, closed_url) -> Iterator[Service]:
 
 
 @pytest.fixture(params=ENGINES)
+def api_each_engine(request, api: Service) -> Service:
+    """The main service (SQLite), then its PostgreSQL twin: a module runs all its tests on both history engines by
+    defining `api` as this fixture."""
+    return api if request.param == "sqlite" else request.getfixturevalue("api_postgres")
+
+
+@pytest.fixture(params=ENGINES)
 def history_db(request, tmp_path) -> HistoryDb:
     """An empty history database of each engine in turn: a SQLite file, or a fresh database on the session's
     PostgreSQL server (tests/conftest.py `postgres_server`)."""

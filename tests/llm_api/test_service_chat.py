@@ -10,21 +10,15 @@ import pytest
 import requests
 
 from tests.llm_api.conftest import ask, assert_error, ndjson
-from tests.llm_api.history_db import ENGINES
 from tests.support.procs import Service
 
 DEFAULT_MODEL = "7shi/ezo-gemma-2-jpn:2b-instruct-q8_0"
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request) -> str:
-    return request.param
-
-
 @pytest.fixture()
-def api(engine: str, api: Service, request) -> Service:
-    """Every test in this file runs on both history engines: the main service (SQLite) and its PostgreSQL twin."""
-    return api if engine == "sqlite" else request.getfixturevalue("api_postgres")
+def api(api_each_engine: Service) -> Service:
+    """Every test in this file runs on both history engines."""
+    return api_each_engine
 
 
 def test_healthz_and_common_headers(api):

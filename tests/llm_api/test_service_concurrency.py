@@ -9,22 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.llm_api.history_db import ENGINES
 from tests.support.procs import Service
 
 SESSIONS = 8
 TURNS = 4
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request) -> str:
-    return request.param
-
-
 @pytest.fixture()
-def api(engine: str, api: Service, request) -> Service:
-    """Every test in this file runs on both history engines: the main service (SQLite) and its PostgreSQL twin."""
-    return api if engine == "sqlite" else request.getfixturevalue("api_postgres")
+def api(api_each_engine: Service) -> Service:
+    """Every test in this file runs on both history engines."""
+    return api_each_engine
 
 
 def converse(url: str, n: int) -> tuple[str, list[str]]:
