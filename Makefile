@@ -12,7 +12,10 @@ BIN := $(VENV)/bin
 # Extra pip arguments for the torch install, e.g. an index of CPU builds on a machine without CUDA.
 TORCH_PIP_ARGS ?=
 PY_REQS := constraints.txt llm-api/requirements.txt model-worker/requirements.txt native/requirements.txt \
-	tests/requirements.txt
+	realtime/requirements.txt tests/requirements.txt
+# moshi (the real-time voice service's inference code) pins torch<2.10 and huggingface-hub<1.0 in its metadata:
+# installed without its dependency pins, beside the versions realtime/requirements.txt lists (see there).
+MOSHI_VERSION := 0.2.13
 PY_STAMP := $(VENV)/.installed
 WEB_STAMP := web/node_modules/.installed
 
@@ -22,7 +25,7 @@ help:
 	@echo "make test   - install everything the tests need, lint, and run the whole test suite"
 	@echo "make run    - run the stack natively, without Docker (Ollama if it answers, else llama.cpp + SmolLM2)"
 	@echo "make lint   - ruff on all Python code"
-	@echo "make bench  - benchmarks (llm-api vs LiteLLM in front of Ollama, model-worker on tiny checkpoints, Token2Wav memory, history store SQLite vs PostgreSQL)"
+	@echo "make bench  - benchmarks (llm-api vs LiteLLM in front of Ollama, model-worker on tiny checkpoints, Token2Wav memory, history store SQLite vs PostgreSQL, real-time voice step and first reply)"
 
 test: install lint web-test web-build pytest
 
@@ -33,7 +36,8 @@ $(PY_STAMP): $(PY_REQS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt \
 		-r llm-api/requirements.txt -r model-worker/requirements.txt -r native/requirements.txt \
-		-r tests/requirements.txt
+		-r realtime/requirements.txt -r tests/requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps moshi==$(MOSHI_VERSION)
 	touch $@
 
 $(WEB_STAMP): web/package.json web/package-lock.json
@@ -70,6 +74,7 @@ bench: install bench-env
 	$(BIN)/python benchmarks/worker_before_after.py
 	$(BIN)/python benchmarks/speech_memory.py
 	$(BIN)/python benchmarks/history_store.py
+	$(BIN)/python benchmarks/realtime_step.py
 
 # The stack without Docker: llm-api and web (and the worker on CPU with RUN_ARGS=--worker); Ctrl-C stops it.
 RUN_ARGS ?=

@@ -18,7 +18,8 @@ from .config import Config, load_config
 from .errors import UNAUTHORIZED_MESSAGE, Unauthorized
 from .ollama import OllamaClient
 from .openai_backend import OpenAIBackend
-from .routes import chat, health, models, openai_compat, openapi, sessions, worker_proxy
+from .realtime import RealtimeClient, TakeOverMiddleware
+from .routes import chat, health, models, openai_compat, openapi, realtime, sessions, worker_proxy
 from .services import Services
 from .store import open_store
 from .upstream import AnswerLimits, http_session
@@ -50,7 +51,9 @@ def create_app(config: Config | None = None) -> Flask:
     backends = {b.name: OpenAIBackend(b, http, config.upstream_timeout_s, limits, meter)
                 for b in config.openai_backends}
     app.extensions["llm_api"] = Services(config=config, store=store, ollama=ollama, worker=worker,
-                                         chat=ChatBackends(ollama, worker, backends), metrics=meter)
+                                         chat=ChatBackends(ollama, worker, backends), metrics=meter,
+                                         realtime=RealtimeClient(config.realtime_url, http) if config.realtime_url
+                                         else None)
 
     _init_request_hooks(app, config)
     metrics.init_app(app, config, meter)  # after the request hooks: a request has its id and key check first
@@ -59,8 +62,10 @@ def create_app(config: Config | None = None) -> Flask:
          allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE_S, send_wildcard=False,
          always_send=False, vary_header=True)
     errors.init_app(app)
-    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp, openai_compat.bp, openapi.bp):
+    for blueprint in (chat.bp, models.bp, sessions.bp, worker_proxy.bp, health.bp, openai_compat.bp, openapi.bp,
+                      realtime.bp):
         app.register_blueprint(blueprint)
+    app.wsgi_app = TakeOverMiddleware(app.wsgi_app)  # type: ignore[method-assign]  # the realtime WebSocket relay
     return app
 
 

@@ -60,7 +60,7 @@ class ChatBackends:
     def _ollama(self) -> OllamaClient:
         if self.ollama is None:
             raise BackendUnavailable("Ollama is turned off here (OLLAMA_URL=none); choose another model from "
-                                     "GET /models.", retry_after=None)
+                                     "GET /models.")
         return self.ollama
 
     def chat(self, model: str, messages: list[dict[str, str]], options: ChatOptions, request_id: str) -> Answer:

@@ -7,6 +7,7 @@ Variables (the contract's names; defaults in parentheses):
 | `PORT`               | `8080`                                     | TCP port gunicorn binds on 0.0.0.0              |
 | `OLLAMA_URL`         | `http://ollama:11434`                      | Ollama's base URL (`none`: no Ollama)           |
 | `WORKER_URL`         | `http://model-worker:8000`                 | model-worker's base URL (Omni, detector)        |
+| `REALTIME_URL`       | `http://realtime:8998`                     | real-time voice service (`none`: switched off)  |
 | `LLM_DEFAULT_MODEL`  | `7shi/ezo-gemma-2-jpn:2b-instruct-q8_0`    | model used when a request names none            |
 | `CORS_ORIGINS`       | `http://localhost:3000,http://127.0.0.1:3000` | comma-separated browser origins (`*`: any)   |
 | `API_KEY`            | unset (no auth)                            | Bearer key required on every route but health   |
@@ -61,12 +62,14 @@ RETRY_AFTER_S = 5
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 BACKEND_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 BACKEND_MODEL_RE = re.compile(r"^[^\s,]{1,200}$")
-NO_OLLAMA = "none"
+OFF_URL = "none"  # a service URL switched off
+NO_OLLAMA = OFF_URL
 
 DEFAULTS = {
     "PORT": "8080",
     "OLLAMA_URL": "http://ollama:11434",
     "WORKER_URL": "http://model-worker:8000",
+    "REALTIME_URL": "http://realtime:8998",
     "LLM_DEFAULT_MODEL": "7shi/ezo-gemma-2-jpn:2b-instruct-q8_0",
     "CORS_ORIGINS": "http://localhost:3000,http://127.0.0.1:3000",
     "API_KEY": "",
@@ -127,6 +130,7 @@ class Config:
     metrics_port: int | None = None  # METRICS_PORT: a second listener serving /metrics only, without API_KEY
     database_url: str | None = field(default=None, repr=False)  # PostgreSQL; None: SQLite at database_path
     database_pool_size: int = 10
+    realtime_url: str | None = None  # REALTIME_URL; None: `none`, the real-time voice service switched off
 
     @property
     def ollama_enabled(self) -> bool:
@@ -318,4 +322,14 @@ def load_config(env: Mapping[str, str]) -> Config:
         metrics_port=_metrics_port(get("METRICS_PORT"), _int("PORT", get("PORT"), 1, 65535)),
         database_url=_database_url(env),
         database_pool_size=_int("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 1, 1000),
+        realtime_url=_realtime_url(get("REALTIME_URL")),
     )
+
+
+def _realtime_url(raw: str) -> str | None:
+    if raw.strip() == OFF_URL:
+        return None
+    url = _url("REALTIME_URL", raw)
+    if not url.startswith("http://"):
+        raise ConfigError(f"REALTIME_URL must be an http:// URL on the stack's network (or none), got {url!r}")
+    return url

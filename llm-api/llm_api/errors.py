@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .config import RETRY_AFTER_S
 from .store.interface import StoreError
 
 if TYPE_CHECKING:
@@ -67,6 +68,10 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -110,7 +115,7 @@ class BackendTimeout(ApiError):
 # The class for an HTTP status (404 is `not_found`: `model_not_found` is always raised by name).
 BY_STATUS: dict[int, type[ApiError]] = {
     cls.status: cls
-    for cls in (BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType,
+    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType,
                 UnprocessableMedia, Overloaded, ApiError, BackendError, BackendUnavailable, BackendTimeout)
 }
 
@@ -149,8 +154,9 @@ def error_response(err: ApiError) -> Response:
     else:
         response = jsonify(err.body(current_request_id()))
     response.status_code = err.status
-    if err.retry_after is not None:
-        response.headers["Retry-After"] = str(err.retry_after)
+    retry_after = err.retry_after if err.retry_after is not None else RETRY_AFTER_S if err.status == 503 else None
+    if retry_after is not None:  # the contract: a 503 always says when to try again
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

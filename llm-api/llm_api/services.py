@@ -13,6 +13,7 @@ from .chat_backends import ChatBackends
 from .config import Config
 from .metrics import Metrics
 from .ollama import OllamaClient
+from .realtime import RealtimeClient
 from .store import Store
 from .worker import WorkerClient
 
@@ -27,6 +28,7 @@ class Services:
     worker: WorkerClient
     chat: ChatBackends  # routes a chat model to Ollama, the worker or an OpenAI-compatible backend
     metrics: Metrics = field(default_factory=Metrics)  # create_app's: the one /metrics reports
+    realtime: RealtimeClient | None = None  # None: switched off (REALTIME_URL=none)
 
 
 def services() -> Services:

@@ -53,6 +53,10 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -96,7 +100,7 @@ class BackendTimeout(ApiError):
 # The class for an HTTP status (404 is `not_found`: `model_not_found` is always raised by name).
 BY_STATUS: dict[int, type[ApiError]] = {
     cls.status: cls
-    for cls in (BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType,
+    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType,
                 UnprocessableMedia, Overloaded, ApiError, BackendError, BackendUnavailable, BackendTimeout)
 }
 

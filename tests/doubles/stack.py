@@ -43,7 +43,7 @@ def llm_api_service(ollama_url: str, worker_url: str, db_path: str | os.PathLike
     port = free_port()
     full_env = {"PORT": str(port), "OLLAMA_URL": ollama_url, "WORKER_URL": worker_url,
                 "DATABASE_PATH": str(db_path), "WEB_CONCURRENCY": "2", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
+                "REALTIME_URL": "none", **(env or {})}
     full_env["PORT"] = str(port)
     with run_service(dockerfile_cmd(LLM_API_DIR / "Dockerfile"), cwd=LLM_API_DIR, port=port,
                      log_path=Path(log_dir) / f"llm-api-{port}.log", env=full_env) as service:

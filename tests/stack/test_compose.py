@@ -274,3 +274,44 @@ def test_llm_api_history_is_sqlite_unless_database_url_is_set(tmp_path):
     url = "postgresql://llm:secret@db.example:5432/llm"
     env = resolved_in(tmp_path, DATABASE_URL=url, DATABASE_POOL_SIZE="4")["services"]["llm-api"]["environment"]
     assert env["DATABASE_URL"] == url and env["DATABASE_POOL_SIZE"] == "4"
+
+
+REALTIME = {"COMPOSE_PROFILES": "realtime"}
+
+
+@pytest.fixture(scope="module")
+def realtime() -> dict:
+    return resolved(BASE, env=REALTIME)
+
+
+@pytest.mark.parametrize("files", [(BASE,), (BASE, CPU), (BASE, DEBUG_PORTS)])
+def test_realtime_profile_validates(files):
+    result = compose_config(*files, env=REALTIME, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_realtime_runs_only_with_its_profile_on_its_own_gpu(base, realtime):
+    assert "realtime" not in base["services"]
+    spec = realtime["services"]["realtime"]
+    assert spec["profiles"] == ["realtime"] and spec["restart"] == "unless-stopped"
+    assert Path(spec["build"]["context"]) == REPO_ROOT / "realtime"
+    devices = spec["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "capabilities": ["gpu"], "device_ids": ["0"]}]
+    other = resolved(BASE, env={**REALTIME, "REALTIME_GPU_ID": "1"})
+    assert other["services"]["realtime"]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == ["1"]
+    assert spec["environment"]["MOSHI_REPO"] == "nu-dialogue/j-moshi-ext" and spec["environment"]["DEVICE"] == "cuda"
+
+
+def test_realtime_is_reached_through_the_llm_api_only(realtime):
+    spec = realtime["services"]["realtime"]
+    assert "ports" not in spec and set(spec["networks"]) == {"backnet"}
+    assert spec["environment"]["PORT"] == "8998"
+    assert realtime["services"]["llm-api"]["environment"]["REALTIME_URL"] == "http://realtime:8998"
+    mounts = {(v["source"], v["target"]) for v in spec["volumes"]}
+    assert mounts == {("hf-cache", "/cache/huggingface")}  # the weights download once, into the shared cache
+
+
+def test_cpu_override_runs_realtime_on_the_cpu():
+    spec = resolved(BASE, CPU, env=REALTIME)["services"]["realtime"]
+    assert "deploy" not in spec or not spec["deploy"].get("resources")
+    assert spec["environment"]["DEVICE"] == "cpu"

@@ -12,7 +12,7 @@ import pytest
 from tests.support.procs import REPO_ROOT, dockerfile_cmd
 
 HADOLINT = Path(sys.executable).with_name("hadolint")
-SERVICES = ("llm-api", "model-worker", "web")
+SERVICES = ("llm-api", "model-worker", "realtime", "web")
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess:
@@ -45,6 +45,12 @@ def test_image_rules(service):
     assert dockerfile_cmd(REPO_ROOT / service / "Dockerfile"), "CMD must be exec form"
     assert (REPO_ROOT / service / ".dockerignore").is_file()
     assert not re.search(r"(?i)(api_key|token|password)\s*=\s*\S+", text), "no secrets in images"
+
+
+def test_the_image_and_the_tests_install_the_same_moshi():
+    image = re.search(r"--no-deps moshi==(\S+)", (REPO_ROOT / "realtime" / "Dockerfile").read_text())
+    tests = re.search(r"^MOSHI_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), flags=re.MULTILINE)
+    assert image and tests and image.group(1) == tests.group(1)
 
 
 def test_pull_script_passes_shellcheck():

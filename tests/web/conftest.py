@@ -45,10 +45,11 @@ def require_tools() -> None:
         pytest.fail(f"{STANDALONE / 'server.js'} is missing: build the web app first with `cd web && npm run build`")
 
 
-def web_service(llm_api_url: str, log_name: str, **env: str):
-    """The web app exactly as its image runs it: the Dockerfile's CMD in the standalone folder."""
+def web_service(llm_api_url: str, log_name: str, port: int | None = None, **env: str):
+    """The web app exactly as its image runs it: the Dockerfile's CMD in the standalone folder. `port`: one chosen
+    beforehand (an llm-api that must list the page's origin in CORS_ORIGINS before the web server exists)."""
     require_tools()
-    port = free_port()
+    port = port or free_port()
     full_env = {"PORT": str(port), "HOSTNAME": "127.0.0.1", "LLM_API_URL": llm_api_url, "NODE_ENV": "production",
                 "NEXT_TELEMETRY_DISABLED": "1", **env}
     return run_service(dockerfile_cmd(WEB_DIR / "Dockerfile"), cwd=STANDALONE, port=port,

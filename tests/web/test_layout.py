@@ -9,7 +9,7 @@ from tests.web.conftest import Stack, axe_violations
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ("chat", "voice", "detect")
+PAGES = ("chat", "voice", "detect", "talk")
 
 
 def test_every_page_fits_a_phone(page: Page, fresh: Stack, shot) -> None:

@@ -13,6 +13,7 @@ const NAV: { href: string; key: MessageKey }[] = [
   { href: "/chat", key: "nav.chat" },
   { href: "/voice", key: "nav.voice" },
   { href: "/detect", key: "nav.detect" },
+  { href: "/talk", key: "nav.talk" },
 ];
 
 export function Header() {
@@ -38,7 +39,7 @@ export function Header() {
                   <Link
                     href={href}
                     aria-current={current ? "page" : undefined}
-                    className={`block whitespace-nowrap rounded-lg px-3 py-1.5 text-sm font-medium ${
+                    className={`block whitespace-nowrap rounded-lg px-2.5 py-1.5 text-sm font-medium sm:px-3 ${
                       current
                         ? "bg-indigo-50 text-indigo-800 dark:bg-indigo-950 dark:text-indigo-200"
                         : "text-slate-700 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"

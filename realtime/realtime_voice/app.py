@@ -1,0 +1,86 @@
+"""The aiohttp application: `GET /api/chat` (the Moshi WebSocket), `GET /healthz` (always 200 while the process
+lives, with the model's state) and `GET /readyz` (200 once the model is loaded, else 503)."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+from aiohttp import web
+
+from . import protocol
+from .config import Config
+from .conversation import Conversation
+from .engine import LOADING, Engine
+
+log = logging.getLogger("realtime_voice.app")
+
+ENGINE = web.AppKey("engine", Engine)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet)
+
+
+async def _refuse(ws: web.WebSocketResponse, message: str) -> web.WebSocketResponse:
+    await ws.send_bytes(protocol.error(message))
+    await ws.close(code=protocol.CLOSE_TRY_AGAIN_LATER, message=message.encode()[:120])
+    return ws
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    engine = request.app[ENGINE]
+    ws = web.WebSocketResponse(max_msg_size=engine.config.max_message_bytes, autoping=True, heartbeat=30)
+    await ws.prepare(request)
+    peer = request.headers.get("X-Forwarded-For", request.remote or "?")
+    if not engine.ready:
+        if engine.status.state == LOADING:
+            return await _refuse(ws, f"the model is still loading ({engine.status.progress}), try again later")
+        return await _refuse(ws, f"the model failed to load: {engine.status.error}")
+    slot = engine.acquire()
+    if slot is None:
+        busy = engine.config.max_conversations
+        log.info("refused %s: %d of %d conversations in progress", peer, busy, busy)
+        return await _refuse(ws, f"busy: {busy} of {busy} conversations in progress, try again later")
+    request.app[SOCKETS].add(ws)
+    await Conversation(ws, slot, engine, peer).run()  # gives the slot back, however it ends
+    return ws
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ENGINE].describe())
+
+
+async def readyz(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response(engine.describe(), status=200 if engine.ready else 503)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=protocol.CLOSE_GOING_AWAY, message=b"server shutting down")
+
+
+async def _stop_engine(app: web.Application) -> None:
+    app[ENGINE].close()
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """Every HTTP answer is JSON, the llm-api's error shape included for 404/405."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "bad_request")
+        return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+
+
+def create_app(config: Config, engine: Engine | None = None) -> web.Application:
+    app = web.Application(middlewares=[_json_errors], client_max_size=64 * 1024)
+    app[ENGINE] = engine or Engine(config)
+    app[SOCKETS] = weakref.WeakSet()
+    app.router.add_get("/api/chat", chat)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.on_shutdown.append(_close_sockets)
+    app.on_cleanup.append(_stop_engine)
+    return app

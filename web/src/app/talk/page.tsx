@@ -1,0 +1,5 @@
+import { TalkView } from "@/components/talk/TalkView";
+
+export default function TalkPage() {
+  return <TalkView />;
+}
