@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # Extra pip arguments for the torch install, e.g. an index of CPU builds on a machine without CUDA.
 TORCH_PIP_ARGS ?=
 PY_REQS := constraints.txt llm-api/requirements.txt model-worker/requirements.txt native/requirements.txt \
-	realtime/requirements.txt tests/requirements.txt
+	realtime/requirements.txt deploy/requirements.txt tests/requirements.txt
 # moshi (the real-time voice service's inference code) pins torch<2.10 and huggingface-hub<1.0 in its metadata:
 # installed without its dependency pins, beside the versions realtime/requirements.txt lists (see there).
 MOSHI_VERSION := 0.2.13
@@ -36,7 +36,7 @@ $(PY_STAMP): $(PY_REQS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt \
 		-r llm-api/requirements.txt -r model-worker/requirements.txt -r native/requirements.txt \
-		-r realtime/requirements.txt -r tests/requirements.txt
+		-r realtime/requirements.txt -r deploy/requirements.txt -r tests/requirements.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps moshi==$(MOSHI_VERSION)
 	touch $@
 

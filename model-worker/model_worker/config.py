@@ -82,7 +82,8 @@ class WorkerConfig:
             port=reader.integer("AIP_HTTP_PORT", port_default, low=1, high=65535),
             omni_model=reader.text("OMNI_MODEL", cls.omni_model, required=True),
             vl_base_model=reader.text("VL_BASE_MODEL", cls.vl_base_model, required=True),
-            vl_lora_adapter=reader.text("VL_LORA_ADAPTER", cls.vl_lora_adapter),
+            # Empty or `none`: no adapter (`none` survives platforms that drop empty variables, e.g. Vertex AI).
+            vl_lora_adapter=_no_adapter(reader.text("VL_LORA_ADAPTER", cls.vl_lora_adapter)),
             use_4bit=reader.boolean("USE_4BIT", True),
             enabled_models=enabled,
             device=reader.choice("DEVICE", "auto", DEVICES),
@@ -188,3 +189,7 @@ class _Reader:
             raise ConfigError(f"{name}={value} is below the minimum {low}")
         if high is not None and value > high:
             raise ConfigError(f"{name}={value} is above the maximum {high}")
+
+
+def _no_adapter(value: str) -> str:
+    return "" if value.lower() == "none" else value

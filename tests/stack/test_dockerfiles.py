@@ -53,6 +53,17 @@ def test_the_image_and_the_tests_install_the_same_moshi():
     assert image and tests and image.group(1) == tests.group(1)
 
 
+def test_the_worker_image_answers_sagemakers_serve_with_its_own_server():
+    """SageMaker starts the container as `docker run <image> serve` (deploy/clouds/sagemaker.py)."""
+    dockerfile = (REPO_ROOT / "model-worker" / "Dockerfile").read_text()
+    assert re.search(r"^COPY --chmod=755 serve /usr/local/bin/serve$", dockerfile, flags=re.MULTILINE)
+    script = (REPO_ROOT / "model-worker" / "serve").read_text()
+    assert script.splitlines()[-1] == "exec " + " ".join(dockerfile_cmd(REPO_ROOT / "model-worker" / "Dockerfile"))
+    result = subprocess.run([str(Path(sys.executable).with_name("shellcheck")), "model-worker/serve"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+
+
 def test_pull_script_passes_shellcheck():
     result = subprocess.run(
         [str(Path(sys.executable).with_name("shellcheck")), "--shell=sh", "ollama/pull-models.sh"],

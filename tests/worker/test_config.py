@@ -53,3 +53,10 @@ def test_empty_enabled_models_disables_both():
 def test_invalid_values_are_refused_with_the_variable_named(env, message):
     with pytest.raises(ConfigError, match=message):
         WorkerConfig.from_env(env)
+
+
+def test_none_as_the_adapter_is_the_base_model_alone():
+    """`none` survives platforms that drop empty environment variables (Vertex AI, Cloud Run: python -m deploy)."""
+    assert WorkerConfig.from_env({"VL_LORA_ADAPTER": "none"}).vl_lora_adapter == ""
+    assert WorkerConfig.from_env({"VL_LORA_ADAPTER": "None"}).vl_lora_adapter == ""
+    assert WorkerConfig.from_env({"VL_LORA_ADAPTER": ""}).vl_lora_adapter == ""
