@@ -27,6 +27,7 @@ from .errors import BadRequest, NotFound, PayloadTooLarge, UnprocessableMedia, U
 from .store import format_timestamp
 
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LANGUAGE_RE = re.compile(r"[A-Za-z-]{1,16}")  # /transcribe's hint: `ja`, `en`, `en-US` (fullmatch)
 OMNI_MODEL = "omni"
 TIMING_KEYS = ("total_ms", "load_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "first_token_ms")
 MAX_SESSIONS_LIMIT = 200
@@ -282,9 +283,10 @@ def empty_timings() -> Timings:
                    first_token_ms=None)
 
 
-# -- uploads: /voice-feedback and /detect-fields (multipart, or JSON for images) -----------------------------
+# -- uploads: /voice-feedback, /transcribe and /detect-fields (multipart, or JSON for images) ------------------
 FORM_OVERHEAD = 1 * MIB  # what a multipart body may hold besides its file
 VOICE_FIELDS = {"prompt", "return_audio", "session_id"}
+TRANSCRIBE_FIELDS = {"language"}
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,11 @@ class VoiceFields:
     prompt: str | None
     return_audio: bool
     session_id: str | None
+
+
+@dataclass(frozen=True)
+class TranscribeFields:
+    language: str | None
 
 
 @dataclass(frozen=True)
@@ -358,6 +365,15 @@ def parse_voice_fields(request: Request, config: Config) -> VoiceFields:
         return_audio=parse_bool_field("return_audio", fields.get("return_audio")),
         session_id=session_id(sid) if sid else None,
     )
+
+
+def parse_transcribe_fields(request: Request, config: Config) -> TranscribeFields:
+    """/transcribe's form: `audio` (read by `parse_audio_upload`) and an optional `language` hint (empty: none)."""
+    _multipart(request, config.max_audio_bytes)
+    language = _form_fields(request, TRANSCRIBE_FIELDS, {"audio"}).get("language") or None
+    if language is not None and not LANGUAGE_RE.fullmatch(language):
+        raise BadRequest("Send 'language' as a language tag like 'ja' or 'en-US' (at most 16 letters and '-').")
+    return TranscribeFields(language=language)
 
 
 def parse_audio_upload(request: Request, config: Config) -> Upload:
@@ -549,6 +565,15 @@ class VoiceFeedbackResponse(TypedDict):
     feedback: str
     transcript: str | None
     audio: SpokenAudio | None
+    model: str
+    duration_s: float
+    timings: dict[str, Any]
+
+
+class TranscribeResponse(TypedDict):
+    """The worker's transcript, passed through as it came (`transcript` is "" when nothing was said)."""
+
+    transcript: str
     model: str
     duration_s: float
     timings: dict[str, Any]

@@ -1,4 +1,4 @@
-"""The model-worker (`$WORKER_URL`): Omni chat and feedback, form-field detection, readiness.
+"""The model-worker (`$WORKER_URL`): Omni chat, feedback and transcription, form-field detection, readiness.
 
 The worker speaks the same error shape as the llm-api; its 429/503 pass through with `Retry-After`, its
 validation answers (400/413/415/422) pass through with their codes, a 404 `model_not_found` (a model disabled by
@@ -14,7 +14,15 @@ import requests
 
 from .config import RETRY_AFTER_S
 from .errors import ApiError, BackendError, BackendTimeout, ModelNotFound, error_for_status
-from .schemas import TIMING_KEYS, ChatOptions, DetectFieldsResponse, Timings, VoiceFeedbackResponse, empty_timings
+from .schemas import (
+    TIMING_KEYS,
+    ChatOptions,
+    DetectFieldsResponse,
+    Timings,
+    TranscribeResponse,
+    VoiceFeedbackResponse,
+    empty_timings,
+)
 from .upstream import AnswerLimits, ChatEvent, Upstream
 
 if TYPE_CHECKING:
@@ -139,6 +147,13 @@ class WorkerClient:
             raise self.upstream.fail(BackendError("The model-worker's feedback has no 'feedback'; see its log."),
                                      request_id)
         return cast(VoiceFeedbackResponse, body)  # passed through as the worker sent it
+
+    def transcribe(self, files: dict[str, Any], data: dict[str, str], request_id: str) -> TranscribeResponse:
+        body = self._json("/omni/transcribe", request_id, files=files, data=data)
+        if not isinstance(body.get("transcript"), str):
+            raise self.upstream.fail(BackendError("The model-worker's transcription has no 'transcript'; see its log."),
+                                     request_id)
+        return cast(TranscribeResponse, body)  # passed through as the worker sent it
 
     def detect(self, request_id: str, **payload: Any) -> DetectFieldsResponse:
         return cast(DetectFieldsResponse, self._json("/detect", request_id, **payload))

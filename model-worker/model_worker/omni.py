@@ -7,6 +7,10 @@ Speech output needs the talker and token2wav, loaded only when OMNI_SPEECH is tr
 prompt, which the worker always uses (the instruction goes in the user turn); Token2Wav synthesises long answers in
 bounded windows (speech.py). The transcript comes from a second, greedy pass over the same audio features with
 Qwen's speech-recognition prompt (OMNI_TRANSCRIPT=false skips it: null; so does running out of time).
+
+A transcription alone (`TranscribeRequest`, POST /omni/transcribe) runs only that greedy pass, on features computed
+with the speech-recognition prompt itself: no feedback, no speech. OMNI_TRANSCRIPT does not apply to it (that setting
+is the feedback's extra pass), and running out of time is 504, not null.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from .prompts import (
     OMNI_TRANSCRIPT_INSTRUCTION,
 )
 from .runtime import Placement, hub_kwargs, release_memory
-from .schemas import ChatResponse, ChatTimings, FeedbackResponse
+from .schemas import ChatResponse, ChatTimings, FeedbackResponse, TranscribeResponse
 from .speech import WindowedToken2Wav, codes_per_second, window_codes_for
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,12 @@ class FeedbackRequest:
     audio: DecodedAudio
     instruction: str | None = None
     return_audio: bool = False
+
+
+@dataclass(frozen=True)
+class TranscribeRequest:
+    audio: DecodedAudio
+    language: str | None = None  # a BCP-47-ish hint (`ja`, `en-US`), put in the instruction
 
 
 @dataclass(frozen=True)
@@ -126,10 +136,10 @@ class OmniModel:
         ]
         return self.processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
-    def _audio_inputs(self, audio: DecodedAudio, instruction: str):
+    def _audio_inputs(self, audio: DecodedAudio, instruction: str, system: str = OMNI_SPEECH_SYSTEM_PROMPT):
         """The feedback prompt with the audio's features (padded to the clip's length, see `_padded_samples`)."""
         inputs = self.processor(
-            text=[self._conversation_text(OMNI_SPEECH_SYSTEM_PROMPT, instruction)], audio=[audio.samples],
+            text=[self._conversation_text(system, instruction)], audio=[audio.samples],
             sampling_rate=audio.sample_rate, return_tensors="pt", padding=True,
             audio_kwargs={"max_length": self._padded_samples(audio)},
         )
@@ -155,8 +165,10 @@ class OmniModel:
             "feature_attention_mask": feedback_inputs["feature_attention_mask"],
         }
 
-    def preprocess(self, request: FeedbackRequest) -> dict:
+    def preprocess(self, request: FeedbackRequest | TranscribeRequest) -> dict:
         """Prompts and audio features, computed once per request and outside the model lock (see ModelSlot)."""
+        if isinstance(request, TranscribeRequest):
+            return self._preprocess_transcription(request)
         if request.return_audio and not self.speech:
             raise BadRequest(
                 "Spoken feedback is switched off on this worker (OMNI_SPEECH=false); send return_audio=false."
@@ -171,6 +183,8 @@ class OmniModel:
         }
 
     def forward(self, prepared: dict, deadline: float) -> dict:
+        if prepared.get("task") == "transcribe":
+            return self._forward_transcription(prepared, deadline)
         request: FeedbackRequest = prepared["request"]
         inputs = prepared["feedback_inputs"]
         started = time.perf_counter()
@@ -221,7 +235,9 @@ class OmniModel:
             return {"transcript_ids": None, "transcript_ms": ms(started)}
         return {"transcript_ids": ids[:, inputs["input_ids"].shape[1]:], "transcript_ms": ms(started)}
 
-    def postprocess(self, prepared: dict, outputs: dict) -> FeedbackResponse:
+    def postprocess(self, prepared: dict, outputs: dict) -> FeedbackResponse | TranscribeResponse:
+        if prepared.get("task") == "transcribe":
+            return self._postprocess_transcription(prepared, outputs)
         request: FeedbackRequest = prepared["request"]
         decode = self.processor.tokenizer.batch_decode
         feedback = decode(outputs["feedback_ids"], skip_special_tokens=True)[0].strip()
@@ -252,6 +268,41 @@ class OmniModel:
         }
 
     def feedback(self, request: FeedbackRequest, deadline: float) -> FeedbackResponse:
+        prepared = self.preprocess(request)
+        return self.postprocess(prepared, self.forward(prepared, deadline))
+
+    # -- transcription alone -------------------------------------------------------------------------------------
+    def _preprocess_transcription(self, request: TranscribeRequest) -> dict:
+        """The speech-recognition prompt (with the language hint, if any) and the audio's features."""
+        started = time.perf_counter()
+        inputs = self._audio_inputs(request.audio, transcript_instruction(request.language), OMNI_ASR_SYSTEM_PROMPT)
+        return {"task": "transcribe", "request": request, "transcript_inputs": inputs, "preprocess_ms": ms(started)}
+
+    def _forward_transcription(self, prepared: dict, deadline: float) -> dict:
+        """The feedback's greedy transcript pass (`_transcribe`, budgeted by `transcript_token_budget`) and nothing
+        else; here it is the whole answer, so running out of time is 504."""
+        outputs = self._transcribe(prepared, deadline)
+        if outputs["transcript_ids"] is None:
+            raise BackendTimeout(
+                "The transcription ran past the request's time limit (REQUEST_TIMEOUT_S); send a shorter recording."
+            )
+        return outputs
+
+    def _postprocess_transcription(self, prepared: dict, outputs: dict) -> TranscribeResponse:
+        request: TranscribeRequest = prepared["request"]
+        transcript = self.processor.tokenizer.batch_decode(outputs["transcript_ids"], skip_special_tokens=True)[0]
+        return {
+            "transcript": transcript.strip(),
+            "model": self.config.omni_model,
+            "duration_s": request.audio.duration_s,
+            "timings": {
+                "decode_ms": round(request.audio.decode_ms, 1),
+                "preprocess_ms": prepared["preprocess_ms"],
+                "inference_ms": outputs["transcript_ms"],
+            },
+        }
+
+    def transcribe(self, request: TranscribeRequest, deadline: float) -> TranscribeResponse:
         prepared = self.preprocess(request)
         return self.postprocess(prepared, self.forward(prepared, deadline))
 
@@ -354,6 +405,13 @@ def talker_token_budget(model, config: WorkerConfig) -> int:
     talker_positions = model.talker.config.max_position_embeddings
     longest_prompt = audio_tokens(config.max_audio_seconds) + PROMPT_TEXT_TOKENS + config.omni_max_new_tokens
     return max(1, min(config.omni_talker_max_new_tokens, talker_positions - longest_prompt))
+
+
+def transcript_instruction(language: str | None) -> str:
+    """Qwen's transcription instruction; a caller's language hint (validated: letters and `-`) is added to it."""
+    if not language:
+        return OMNI_TRANSCRIPT_INSTRUCTION
+    return f"{OMNI_TRANSCRIPT_INSTRUCTION} The speaker is expected to speak the language '{language}' (BCP 47)."
 
 
 def transcript_token_budget(duration_s: float) -> int:

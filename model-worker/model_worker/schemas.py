@@ -18,6 +18,7 @@ from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from .generation import SamplingOptions
 
 ROLES = ("system", "user", "assistant")
+LANGUAGE_RE = re.compile(r"[A-Za-z-]{1,16}")  # a BCP-47-ish hint: `ja`, `en`, `en-US`
 _BOOLEAN_FORM = {
     "true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False,
 }
@@ -142,6 +143,22 @@ class FeedbackInput:
 
 
 def parse_feedback(request: Request, config: WorkerConfig) -> FeedbackInput:
+    data, content_type, filename = _audio_upload(request, config)
+    raw_flag = (request.form.get("return_audio") or "false").strip().lower()
+    if raw_flag not in _BOOLEAN_FORM:
+        raise BadRequest("Send return_audio as true or false.")
+    return FeedbackInput(
+        audio_bytes=data,
+        content_type=content_type,
+        filename=filename,
+        prompt=_optional_text(request.form.get("prompt"), "prompt", config),
+        return_audio=_BOOLEAN_FORM[raw_flag],
+    )
+
+
+def _audio_upload(request: Request, config: WorkerConfig) -> tuple[bytes, str | None, str | None]:
+    """The form's `audio` file (bytes, declared type, filename): 415 unless multipart, 400 without it, 413 over the
+    upload limit; what it holds is checked when it is decoded (media.py)."""
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Send multipart/form-data with an audio file in a field named 'audio'.")
     upload = request.files.get("audio")
@@ -150,16 +167,31 @@ def parse_feedback(request: Request, config: WorkerConfig) -> FeedbackInput:
     data = upload.read(config.max_audio_bytes + 1)
     if len(data) > config.max_audio_bytes:
         raise PayloadTooLarge(_too_large("audio file", config.max_audio_bytes))
-    raw_flag = (request.form.get("return_audio") or "false").strip().lower()
-    if raw_flag not in _BOOLEAN_FORM:
-        raise BadRequest("Send return_audio as true or false.")
-    return FeedbackInput(
-        audio_bytes=data,
-        content_type=upload.mimetype,
-        filename=upload.filename,
-        prompt=_optional_text(request.form.get("prompt"), "prompt", config),
-        return_audio=_BOOLEAN_FORM[raw_flag],
-    )
+    return data, upload.mimetype, upload.filename
+
+
+# -- /omni/transcribe ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TranscribeInput:
+    audio_bytes: bytes
+    content_type: str | None
+    filename: str | None
+    language: str | None
+
+
+def parse_language(value: str | None) -> str | None:
+    """The optional `language` hint: empty or absent is none; else 1-16 letters and `-` (400 otherwise)."""
+    if value is None or value == "":
+        return None
+    if not LANGUAGE_RE.fullmatch(value):
+        raise BadRequest("Send language as a language tag like 'ja' or 'en-US' (at most 16 letters and '-').")
+    return value
+
+
+def parse_transcribe(request: Request, config: WorkerConfig) -> TranscribeInput:
+    data, content_type, filename = _audio_upload(request, config)
+    return TranscribeInput(audio_bytes=data, content_type=content_type, filename=filename,
+                           language=parse_language(request.form.get("language")))
 
 
 # -- /detect and the cloud routes -------------------------------------------------------------------------------
@@ -340,6 +372,20 @@ class FeedbackResponse(TypedDict):
     model: str
     duration_s: float
     timings: FeedbackTimings
+
+
+class TranscribeTimings(TypedDict):
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+    total_ms: NotRequired[float]
+
+
+class TranscribeResponse(TypedDict):
+    transcript: str  # "" when nothing was said
+    model: str
+    duration_s: float
+    timings: TranscribeTimings
 
 
 class ChatTimings(TypedDict):

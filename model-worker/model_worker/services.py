@@ -19,7 +19,7 @@ from .chat_stream import ChatStream
 from .config import WorkerConfig
 from .detector import DetectRequest
 from .media import check_audio_type, check_image_type, decode_audio, decode_image
-from .omni import ChatRequest, FeedbackRequest
+from .omni import ChatRequest, FeedbackRequest, TranscribeRequest
 from .schemas import (
     ChatInput,
     ChatResponse,
@@ -29,6 +29,8 @@ from .schemas import (
     FeedbackInput,
     FeedbackResponse,
     ReadyResponse,
+    TranscribeInput,
+    TranscribeResponse,
 )
 from .slot import ModelSlot
 
@@ -78,6 +80,18 @@ class Services:
         audio = decode_audio(form.audio_bytes, self.config.max_audio_seconds)
         request = FeedbackRequest(audio=audio, instruction=form.prompt, return_audio=form.return_audio)
         result = slot.run_pipeline(request, deadline)
+        result["timings"]["total_ms"] = _elapsed_ms(started)
+        return result
+
+    def transcribe(self, form: TranscribeInput, started: float) -> TranscribeResponse:
+        """A transcript of one recording, on the same path as a feedback (refusals before decoding, the omni slot's
+        queue and deadline), running only the transcript pass."""
+        deadline = self._deadline(started)
+        slot = self.slots["omni"]
+        slot.check_available()
+        check_audio_type(form.content_type, form.filename, form.audio_bytes)
+        audio = decode_audio(form.audio_bytes, self.config.max_audio_seconds)
+        result = slot.run_pipeline(TranscribeRequest(audio=audio, language=form.language), deadline)
         result["timings"]["total_ms"] = _elapsed_ms(started)
         return result
 

@@ -197,6 +197,16 @@ def launch(pw: Playwright, user_data_dir: Path, extra_args: list[str] | None = N
     )
 
 
+def launch_with_microphone(playwright: Playwright, root: Path, wav: Path) -> BrowserContext:
+    """Chromium with a fake microphone that plays `wav`, permission granted."""
+    context = launch(playwright, root / "profile", extra_args=[
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    ])
+    context.set_default_timeout(15_000)
+    return context
+
+
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     context = launch(playwright, tmp_path_factory.mktemp("chromium"))

@@ -2,7 +2,9 @@
 with the /realtime/* WebSocket pass-through), the REAL llm-api (API_KEY and CORS_ORIGINS on, so the upgrade goes
 through its auth and origin rules) and the REAL real-time voice service on a tiny random Moshi model
 (tests/realtime/stack.py). The page Opus-encodes the microphone with WebCodecs, the service decodes it with
-libopus (sphn), and what comes back is decoded and played through the page's AudioWorklet."""
+libopus (sphn), and what comes back is decoded and played through the page's AudioWorklet. After each of the
+person's turns the page POSTs its audio (a 16 kHz WAV) to /api/transcribe: with no worker that fails once and the
+page says so; with the REAL model-worker on tiny checkpoints (tests/worker) the turn gets its words."""
 
 from __future__ import annotations
 
@@ -17,19 +19,30 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import BrowserContext, Page, Playwright, expect
+from playwright.sync_api import BrowserContext, Page, Playwright, Request, expect
 
 from tests.doubles.stack import llm_api_service
 from tests.realtime.stack import realtime_service
 from tests.support.procs import Service, free_port
 
-from .conftest import ARTIFACTS, Stack, axe_violations, launch, open_tab, require_tools, web_service
+from .conftest import (
+    ARTIFACTS,
+    Stack,
+    axe_violations,
+    launch,
+    launch_with_microphone,
+    open_tab,
+    require_tools,
+    web_service,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
 KEY = "talk-e2e-key"
 # A tiny model on a shared CPU may run slower than real time: give the first reply room.
 REPLY_TIMEOUT_MS = 90_000
+# The tiny Omni model transcribing a turn on a shared CPU (its first call also warms it up).
+TRANSCRIBE_TIMEOUT_MS = 120_000
 
 
 def bursts_wav(path: Path, seconds: float = 4.0, rate: int = 16_000) -> Path:
@@ -68,12 +81,7 @@ def talk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Servi
 def mic_browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     """Chromium with a fake microphone playing `bursts_wav`, permission granted."""
     root = tmp_path_factory.mktemp("talk-chromium")
-    wav = bursts_wav(root / "speech.wav")
-    context = launch(playwright, root / "profile", extra_args=[
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-    ])
-    context.set_default_timeout(15_000)
+    context = launch_with_microphone(playwright, root, bursts_wav(root / "speech.wav"))
     yield context
     context.close()
 
@@ -93,6 +101,32 @@ def wait_value_above(page: Page, test_id: str, minimum: float, timeout_ms: float
         arg=[test_id, minimum], timeout=timeout_ms)
 
 
+def transcribe_requests(page: Page) -> list[Request]:
+    """Every POST /api/transcribe the page makes from now on (a live list)."""
+    seen: list[Request] = []
+    page.on("request", lambda r: seen.append(r) if r.method == "POST" and r.url.endswith("/api/transcribe") else None)
+    return seen
+
+
+# Chromium does not report a multipart body with a file to Playwright: record what the page hands to fetch.
+RECORD_UPLOADS = """
+(() => {
+  const original = window.fetch;
+  window.__transcribeUploads = [];
+  window.fetch = async (input, init) => {
+    const body = init && init.body;
+    if (String(input).endsWith("/api/transcribe") && body instanceof FormData) {
+      const audio = body.get("audio");
+      const header = Array.from(new Uint8Array(await audio.slice(0, 44).arrayBuffer()));
+      window.__transcribeUploads.push({name: audio.name, type: audio.type, size: audio.size, header,
+                                       language: body.get("language")});
+    }
+    return original(input, init);
+  };
+})();
+"""
+
+
 def healthz(realtime: Service) -> dict:
     return requests.get(realtime.url + "/healthz", timeout=5).json()
 
@@ -107,6 +141,7 @@ def wait_idle(realtime: Service, timeout_s: float = 15.0) -> None:
 def test_talk_sends_audio_and_plays_the_reply(mic_page: Page, talk_stack, shot) -> None:
     realtime, _api, web = talk_stack
     page = mic_page
+    posts = transcribe_requests(page)
     conversations_before = healthz(realtime)["totals"]["conversations"]
     page.goto(f"{web.url}/talk")
     # The status came through /api/realtime/status (the llm-api's /realtime/status).
@@ -124,8 +159,20 @@ def test_talk_sends_audio_and_plays_the_reply(mic_page: Page, talk_stack, shot) 
     wait_value_above(page, "talk-played-ms", 500, REPLY_TIMEOUT_MS)
     assert re.fullmatch(r"\d+", value(page, "talk-latency-ms")), value(page, "talk-latency-ms")
     expect(page.get_by_test_id("talk-latency-ms")).to_have_text(re.compile(r"^\d+(\.\d+)? m?s$"))
-    # The person's speech shows as timed turns (not transcribed).
+    # The person's turns: the first one's audio went to /api/transcribe, which has no worker behind it here
+    # (a closed port: 503 backend_unavailable). The page says so ONCE, sends nothing more in this conversation,
+    # and the turns show when and how long the person spoke.
     expect(page.get_by_test_id("talk-user-turn").first).to_be_visible(timeout=20_000)
+    off = page.get_by_test_id("talk-words-off")
+    expect(off).to_have_count(1, timeout=30_000)
+    expect(off).to_have_attribute("data-reason", "backend_unavailable")
+    expect(off).to_contain_text("Your words are not transcribed")
+    expect(off).to_contain_text("not running")
+    expect(page.get_by_test_id("talk-user-turn").last).to_contain_text(re.compile(r"spoke \d+\.\d s"), timeout=20_000)
+    expect(page.locator("[data-testid=talk-user-turn][data-words=transcribing]")).to_have_count(0)
+    page.wait_for_timeout(4_000)  # two more turns of the looping microphone file
+    assert len(posts) == 1, [r.url for r in posts]
+    expect(off).to_have_count(1)
     page.wait_for_function(
         "() => Number(document.querySelector('[data-testid=talk-mic-level]')?.getAttribute('aria-valuenow')) > 0")
     shot(page, "talk-live")
@@ -224,3 +271,70 @@ def test_talk_says_when_the_microphone_is_refused(playwright: Playwright, stack:
         expect(page.get_by_test_id("talk-state")).to_have_attribute("data-state", "idle")
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def words_stack(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, Service]]:
+    """The talk stack with a REAL model-worker behind the llm-api (WORKER_URL): its Omni model (tiny checkpoints)
+    transcribes the person's turns. The worker of test_worker_pages.py is reused when this run includes it
+    (conftest starts it in the background); otherwise one is started here. Yields (llm-api, web)."""
+    require_tools()
+    with contextlib.ExitStack() as services:
+        starter = request.getfixturevalue("worker_stack_starter")
+        if starter is not None:
+            worker = starter.get(timeout_s=600).worker
+        else:
+            from tests.worker.stack import model_worker_service
+            from tests.worker.tiny_models import build_tiny_checkpoints
+
+            checkpoints = build_tiny_checkpoints(tmp_path_factory.mktemp("talk-worker") / "checkpoints")
+            worker = services.enter_context(model_worker_service(checkpoints, log_dir=ARTIFACTS, name="talk-worker"))
+        web_port = free_port()
+        closed = f"http://127.0.0.1:{free_port()}"  # no Ollama: this page does not chat
+        realtime = services.enter_context(realtime_service("talk-e2e-words", log_dir=ARTIFACTS))
+        env = {"REALTIME_URL": realtime.url, "API_KEY": KEY, "CORS_ORIGINS": f"http://127.0.0.1:{web_port}"}
+        api = services.enter_context(llm_api_service(closed, worker.url, tmp_path_factory.mktemp("talk-words")
+                                                     / "llm-api.sqlite3", env=env, log_dir=ARTIFACTS))
+        web = services.enter_context(web_service(api.url, "web-talk-words", port=web_port, LLM_API_KEY=KEY))
+        yield api, web
+
+
+def test_talk_shows_the_persons_words(mic_page: Page, words_stack, shot) -> None:
+    """Each ended turn's audio goes, as a 16 kHz WAV, through web → llm-api → the worker's Omni model, and its
+    transcript appears in that turn (the tiny random model says arbitrary things, or nothing)."""
+    api, web = words_stack
+    page = mic_page
+    posts = transcribe_requests(page)
+    page.add_init_script(RECORD_UPLOADS)
+    page.goto(f"{web.url}/talk")
+    page.get_by_test_id("talk-start").click()
+    expect(page.get_by_test_id("talk-state")).to_have_attribute("data-state", "live", timeout=REPLY_TIMEOUT_MS)
+    expect(page.get_by_test_id("talk-user-turn").first).to_be_visible(timeout=20_000)
+
+    transcribed = page.locator("[data-testid=talk-user-turn]:is([data-words=words], [data-words=nothing])").first
+    expect(transcribed).to_be_visible(timeout=TRANSCRIBE_TIMEOUT_MS)
+    words = transcribed.get_by_test_id("talk-user-words")
+    if transcribed.get_attribute("data-words") == "nothing":
+        expect(words).to_have_text("(nothing heard)")
+    else:
+        assert words.inner_text().strip(), transcribed.inner_html()
+    expect(page.get_by_test_id("talk-words-off")).to_have_count(0)
+    shot(page, "talk-words")
+
+    # What the page sent: a multipart WAV named turn.wav (16-bit mono 16 kHz, whole) and the UI language.
+    assert posts, "no POST /api/transcribe"
+    upload = page.evaluate("() => window.__transcribeUploads[0]")
+    assert (upload["name"], upload["type"], upload["language"]) == ("turn.wav", "audio/wav", "en"), upload
+    header = bytes(upload["header"])
+    assert header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt " and header[36:40] == b"data", header
+    fmt, channels, rate, _byte_rate, _align, bits, data_bytes = struct.unpack("<HHIIHHxxxxI", header[20:44])
+    assert (fmt, channels, rate, bits) == (1, 1, 16_000, 16)
+    assert data_bytes == upload["size"] - 44 and data_bytes >= 0.4 * 16_000 * 2  # a turn of at least 0.4 s
+    response = posts[0].response()
+    assert response is not None and response.status == 200, response and response.text()
+    assert isinstance(response.json()["transcript"], str)
+    assert '"POST /transcribe HTTP/1.1" 200' in api.log()
+
+    page.get_by_test_id("talk-stop").click()
+    expect(page.get_by_test_id("talk-state")).to_have_attribute("data-state", "idle")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, Playwright, Response, expect
 
-from tests.web.conftest import WorkerStack, axe_violations, launch, open_tab
+from tests.web.conftest import WorkerStack, axe_violations, launch_with_microphone, open_tab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -65,12 +65,7 @@ def worker_stack(worker_stack_starter) -> WorkerStack:
 def mic_browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     """Chromium with a fake microphone that plays a generated WAV, permission granted."""
     root = tmp_path_factory.mktemp("mic-chromium")
-    wav = speech_like_wav(root / "speech.wav")
-    context = launch(playwright, root / "profile", extra_args=[
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-    ])
-    context.set_default_timeout(15_000)
+    context = launch_with_microphone(playwright, root, speech_like_wav(root / "speech.wav"))
     yield context
     context.close()
 

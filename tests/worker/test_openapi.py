@@ -111,6 +111,12 @@ def test_omni_answers_and_errors_match_the_document(loaded_app):
     assert spoken["audio"]["sample_rate"] == 24000
     check(loaded_app, "/omni/feedback", "POST", 422, media_type="multipart/form-data",
           body={"audio": b"RIFFjunk"}, multipart_content_types={"audio": "audio/wav"})
+    heard = check(loaded_app, "/omni/transcribe", "POST", 200, media_type="multipart/form-data",
+                  body={"audio": encode_audio("wav", 1.0), "language": "ja"},
+                  multipart_content_types={"audio": "audio/wav"}).json()
+    assert isinstance(heard["transcript"], str)
+    check(loaded_app, "/omni/transcribe", "POST", 400, media_type="multipart/form-data",
+          body={"audio": encode_audio("wav", 0.5), "language": "ja_JP"}, multipart_content_types={"audio": "audio/wav"})
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
     check(loaded_app, "/omni/chat", "POST", 200, media_type="application/json",
           body={"messages": messages, "options": {"max_tokens": 4, "seed": 1}})
@@ -138,5 +144,5 @@ def test_detections_and_errors_match_the_document(loaded_app):
 def test_no_operation_is_left_without_a_checked_answer():
     """The tests above (and test_fuzz.py's Vertex AI test) send a request to every operation of the document."""
     checked = {("get", p) for p in ("/healthz", "/readyz", "/ping", "/metrics", "/openapi.json")} | {
-        ("post", p) for p in ("/omni/feedback", "/omni/chat", "/detect", "/invocations", "/score")}
+        ("post", p) for p in ("/omni/feedback", "/omni/transcribe", "/omni/chat", "/detect", "/invocations", "/score")}
     assert documented_operations(DOC) == checked

@@ -1,6 +1,7 @@
 """The routes the model-worker answers: `POST /voice-feedback` (→ worker `/omni/feedback`, and the exchange stored in
-the caller's session) and `POST /detect-fields` (→ worker `/detect`). The uploads are validated here first, in
-`schemas` (presence 400, type 415, size 413, limits 400), so the worker only sees what it can take."""
+the caller's session), `POST /transcribe` (→ worker `/omni/transcribe`, never stored) and `POST /detect-fields`
+(→ worker `/detect`). The uploads are validated here first, in `schemas` (presence 400, type 415, size 413, limits
+400), so the worker only sees what it can take."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from ..schemas import (
     OMNI_MODEL,
     DetectFieldsResponse,
     DetectInput,
+    TranscribeResponse,
     VoiceFeedbackResponse,
     parse_audio_upload,
     parse_detect,
+    parse_transcribe_fields,
     parse_voice_fields,
     session_not_found,
 )
@@ -40,6 +43,17 @@ def voice_feedback():
     result = svc.worker.feedback({"audio": audio.as_file()}, form, g.request_id)
     if fields.session_id is not None:
         _store_feedback(fields.session_id, fields.prompt, result)
+    return jsonify(result)
+
+
+@bp.post("/transcribe")
+def transcribe():
+    """The words of one recording (a Talk page turn): the same upload checks as /voice-feedback; nothing stored."""
+    svc = services()
+    fields = parse_transcribe_fields(request, svc.config)
+    audio = parse_audio_upload(request, svc.config)
+    form = {} if fields.language is None else {"language": fields.language}
+    result: TranscribeResponse = svc.worker.transcribe({"audio": audio.as_file()}, form, g.request_id)
     return jsonify(result)
 
 

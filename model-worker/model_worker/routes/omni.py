@@ -1,10 +1,19 @@
-"""`POST /omni/feedback` (spoken-audio feedback) and `POST /omni/chat` (text chat, JSON or NDJSON stream)."""
+"""`POST /omni/feedback` (spoken-audio feedback), `POST /omni/transcribe` (speech to text) and `POST /omni/chat` (text
+chat, JSON or NDJSON stream)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from ..schemas import ChatResponse, FeedbackResponse, json_body, parse_chat, parse_feedback
+from ..schemas import (
+    ChatResponse,
+    FeedbackResponse,
+    TranscribeResponse,
+    json_body,
+    parse_chat,
+    parse_feedback,
+    parse_transcribe,
+)
 from ..services import ndjson_response, services
 
 bp = Blueprint("omni", __name__, url_prefix="/omni")
@@ -14,6 +23,13 @@ bp = Blueprint("omni", __name__, url_prefix="/omni")
 def feedback():
     svc = services()
     body: FeedbackResponse = svc.feedback(parse_feedback(request, svc.config), g.started)
+    return jsonify(body)
+
+
+@bp.post("/transcribe")
+def transcribe():
+    svc = services()
+    body: TranscribeResponse = svc.transcribe(parse_transcribe(request, svc.config), g.started)
     return jsonify(body)
 
 

@@ -86,7 +86,7 @@ export function TalkView() {
 
       <section className="card space-y-3" aria-labelledby={conversationId}>
         <h2 id={conversationId} className="text-lg font-semibold">{t("talk.transcript")}</h2>
-        <TalkTranscript turns={talk.turns} />
+        <TalkTranscript turns={talk.turns} wordsOff={talk.wordsOff} />
       </section>
     </div>
   );

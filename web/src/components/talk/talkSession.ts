@@ -16,6 +16,8 @@ import {
   type Problem,
 } from "@/lib/talk/protocol";
 import { StreamResampler } from "@/lib/talk/resample";
+import { MIN_TURN_MS } from "@/lib/talk/transcribe";
+import { DEFAULT_TURN_AUDIO, TurnRecorder } from "@/lib/talk/turnAudio";
 import { rms, SpeechSegmenter, type VadEvent } from "@/lib/talk/vad";
 
 /** The protocol's audio: 24 kHz mono Opus both ways. */
@@ -30,6 +32,9 @@ const ENCODER_CONFIG: AudioEncoderConfig = {
   opus: { frameDuration: 20_000 },
 };
 const DECODER_CONFIG: AudioDecoderConfig = { codec: "opus", sampleRate: SAMPLE_RATE, numberOfChannels: 1 };
+/** Audio kept before a turn's first speech frame and after its last (the detector's threshold cuts soft edges). */
+const TURN_LEAD_MS = 150;
+const TURN_TAIL_MS = 250;
 const MIC_CONSTRAINTS: MediaStreamConstraints = {
   audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
 };
@@ -47,10 +52,22 @@ export interface Stats {
   pagesSent: number;
 }
 
+/** A piece of the person's turn to transcribe: a whole turn, or 30 s of a longer one (then more follow). */
+export interface UserAudio {
+  /** The turn's start, as in its speech events. */
+  startMs: number;
+  samples: Float32Array;
+  sampleRate: number;
+  /** The turn's last piece. */
+  last: boolean;
+}
+
 export interface SessionEvents {
   phase(phase: Phase): void;
   text(piece: string, atMs: number): void;
   speech(event: VadEvent): void;
+  /** A turn (or a piece of a long one) ended: its audio, for the speech-to-text route. */
+  userAudio(piece: UserAudio): void;
   /** The conversation is over; `problem` null when nothing needs saying. */
   ended(end: { problem: Problem | null; handshaken: boolean; checkStatus: boolean; message: string | null }): void;
 }
@@ -95,6 +112,9 @@ export class TalkSession {
   private readonly reader = new OggReader();
   private readonly latency = new LatencyMeter();
   private readonly vad = new SpeechSegmenter();
+  private readonly turnAudio = new TurnRecorder({ sampleRate: SAMPLE_RATE, ...DEFAULT_TURN_AUDIO });
+  /** The running turn's start and how many of its pieces were handed out. */
+  private turn: { startMs: number; pieces: number } | null = null;
   private micResampler: StreamResampler | null = null;
   private playResampler: StreamResampler | null = null;
   private startedAt = 0;
@@ -195,8 +215,10 @@ export class TalkSession {
     this.stats.micRms = level;
     if (!this.handshaken || !this.encoder || samples.length === 0) return;
     const frameMs = (samples.length * 1000) / SAMPLE_RATE;
-    const event = this.vad.push(level, performance.now() - this.startedAt - frameMs, frameMs);
+    const frameEndMs = performance.now() - this.startedAt;
+    const event = this.vad.push(level, frameEndMs - frameMs, frameMs);
     if (event) this.events.speech(event);
+    this.keepTurnAudio(samples, event, frameEndMs);
     const data = new AudioData({
       format: "f32", sampleRate: SAMPLE_RATE, numberOfFrames: samples.length, numberOfChannels: 1,
       timestamp: Math.round((this.samplesEncoded * 1e6) / SAMPLE_RATE), data: samples as Float32Array<ArrayBuffer>,
@@ -204,6 +226,34 @@ export class TalkSession {
     this.samplesEncoded += samples.length;
     this.encoder.encode(data);
     data.close();
+  }
+
+  /** The person's audio per turn: from a little before its start to a little after its last speech. */
+  private keepTurnAudio(samples: Float32Array, event: VadEvent | null, frameEndMs: number): void {
+    const full = this.turnAudio.push(samples);
+    if (full && this.turn) this.handOut(this.turn, full, false);
+    if (event?.type === "start") {
+      this.turn = { startMs: event.atMs, pieces: 0 };
+      this.turnAudio.begin(frameEndMs - event.atMs + TURN_LEAD_MS);
+    } else if (event?.type === "end") {
+      const speechEndMs = event.startMs + event.durationMs;
+      this.endTurn(this.turnAudio.end(Math.max(0, frameEndMs - speechEndMs - TURN_TAIL_MS)), event.durationMs);
+    }
+  }
+
+  private endTurn(last: Float32Array, durationMs: number): void {
+    const turn = this.turn;
+    this.turn = null;
+    if (!turn) return;
+    // Too short to hold words (a cough, a click): not sent; nor a long turn's last scrap.
+    if (turn.pieces === 0 && durationMs < MIN_TURN_MS) return;
+    if ((last.length * 1000) / SAMPLE_RATE < MIN_TURN_MS) return;
+    this.handOut(turn, last, true);
+  }
+
+  private handOut(turn: { startMs: number; pieces: number }, samples: Float32Array, last: boolean): void {
+    turn.pieces += 1;
+    this.events.userAudio({ startMs: turn.startMs, samples, sampleRate: SAMPLE_RATE, last });
   }
 
   private onEncoded(chunk: EncodedAudioChunk, meta?: EncodedAudioChunkMetadata): void {
@@ -318,6 +368,12 @@ export class TalkSession {
   private finish(problem: Problem | null, message: string | null, checkStatus: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    // A turn still running when the conversation ends is over too: show it ended and send its words.
+    const open = this.vad.flush();
+    if (open?.type === "end") {
+      this.events.speech(open);
+      this.endTurn(this.turnAudio.end(), open.durationMs);
+    }
     this.snapshot();
     this.teardown();
     this.events.phase("idle");

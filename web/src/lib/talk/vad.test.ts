@@ -43,8 +43,19 @@ describe("transcript", () => {
     turns = addUserSpeech(turns, { type: "end", startMs: 500, durationMs: 1200 });
     expect(turns).toEqual([
       { who: "model", startMs: 100, text: "Hello there." },
-      { who: "user", startMs: 500, durationMs: 1200, open: false },
+      { who: "user", startMs: 500, durationMs: 1200, open: false, words: null, pending: 0, note: null },
       { who: "model", startMs: 900, text: "はい" },
     ]);
+  });
+});
+
+describe("SpeechSegmenter.flush", () => {
+  it("ends a running segment when the conversation stops", () => {
+    const vad = new SpeechSegmenter({ threshold: 0.1, hangoverMs: 100, minSpeechMs: 40 });
+    expect(vad.flush()).toBeNull();
+    for (let i = 0; i < 4; i += 1) vad.push(0.5, i * 20, 20);
+    expect(vad.flush()).toEqual({ type: "end", startMs: 0, durationMs: 80 });
+    expect(vad.speaking).toBe(false);
+    expect(vad.flush()).toBeNull();
   });
 });

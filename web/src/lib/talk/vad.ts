@@ -1,7 +1,7 @@
 /**
  * The microphone's level and a simple speech-activity detector (energy threshold + hangover), used to show
- * the person's turns beside the model's text. Moshi does not transcribe the person's speech, so these
- * segments say when someone spoke, not what they said.
+ * the person's turns beside the model's text. Moshi does not transcribe the person's speech: these segments
+ * say when someone spoke; each ended segment's audio is then sent to the speech-to-text route for the words.
  */
 
 /** RMS of a frame of samples in [-1, 1]. */
@@ -49,6 +49,16 @@ export class SpeechSegmenter {
 
   get speaking(): boolean {
     return this.reported;
+  }
+
+  /** The conversation stops: end a reported segment now (null when none runs). */
+  flush(): VadEvent | null {
+    const event: VadEvent | null = this.reported && this.speechStart !== null
+      ? { type: "end", startMs: this.speechStart, durationMs: this.lastSpeechEnd - this.speechStart }
+      : null;
+    this.speechStart = null;
+    this.reported = false;
+    return event;
   }
 
   push(frameRms: number, atMs: number, frameMs: number): VadEvent | null {
