@@ -6,7 +6,7 @@ describe the service's own overhead (Opus, WebSocket, relay), not J-Moshi's spee
 CUDA device): a random-weight Moshi 7B + Mimi at J-Moshi's real size in bf16 on the GPU, the same loop, and peak GPU
 memory.
 
-    .venv/bin/python benchmarks/realtime_step.py [--frames 100] [--real-size]
+    .venv/bin/python benchmarks/realtime_step.py [--frames 100] [--real-size [--device cpu --layers 1]]
 
 Per frame = Mimi encode + LMGen step (temporal transformer + depformer) + Mimi decode, as the service runs it
 (realtime_voice.engine.Slot.step); p50/p95/max over the frames after 4 warm-up frames.
@@ -65,12 +65,14 @@ def step_times(engine: Engine, frames: int) -> list[float]:
     return times
 
 
-def real_size_models(device: str):
-    """Random-weight Moshi 7B and Mimi at J-Moshi's sizes (moshi's own defaults), bf16 LM, on `device`."""
+def real_size_models(device: str, layers: int | None = None):
+    """Random-weight Moshi 7B and Mimi at J-Moshi's sizes (moshi's own defaults), bf16 LM, on `device`. `layers`
+    keeps every width but fewer temporal layers (a CPU smoke test of this path: its figures mean nothing)."""
     import torch
     from moshi.models import loaders
 
-    lm = loaders.get_moshi_lm(None, lm_kwargs=None, device=device, dtype=torch.bfloat16)
+    lm_kwargs = None if layers is None else {**loaders._lm_kwargs, "num_layers": layers}
+    lm = loaders.get_moshi_lm(None, lm_kwargs=lm_kwargs, device=device, dtype=torch.bfloat16)
     mimi = loaders.get_mimi(None, device=device, num_codebooks=8)
     tokenizer = build_tokenizer()
     return mimi, lm, tokenizer
@@ -103,6 +105,9 @@ def serve(engine: Engine) -> tuple[str, callable]:
     time.sleep(0.5)
 
     def stop():
+        deadline = time.monotonic() + 10
+        while engine.active and time.monotonic() < deadline:  # the last conversation's end, on the server side
+            time.sleep(0.05)
         loop.call_soon_threadsafe(loop.stop)
 
     return f"http://127.0.0.1:{port}", stop
@@ -138,6 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--real-size", action="store_true", help="random-weight Moshi 7B on the GPU")
+    parser.add_argument("--device", default="cuda", help="with --real-size: cuda (default) or cpu (smoke test)")
+    parser.add_argument("--layers", type=int, default=None, help="with --real-size: fewer temporal layers")
     parser.add_argument("--conversations", type=int, default=9)
     args = parser.parse_args()
 
@@ -146,18 +153,26 @@ def main() -> None:
     if args.real_size:
         import torch
 
-        config = load_config({"DEVICE": "cuda", "DTYPE": "bfloat16", "MOSHI_MODEL_DIR": str(TINY_DIR)})
-        torch.cuda.reset_peak_memory_stats()
-        engine = Engine(config, models=lambda: real_size_models("cuda"))
+        cuda = args.device.startswith("cuda")
+        build_tiny_moshi(TINY_DIR)
+        config = load_config({"DEVICE": args.device, "DTYPE": "bfloat16", "MOSHI_MODEL_DIR": str(TINY_DIR)})
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        engine = Engine(config, models=lambda: real_size_models(args.device, args.layers))
         engine.start()
         engine.wait_loaded()
+        if engine.status.error:
+            raise SystemExit(f"loading failed: {engine.status.error}")
         times = step_times(engine, args.frames)
-        print(f"{'Moshi 7B random, bf16, ' + torch.cuda.get_device_name():38} {percentiles(times)}  "
+        where = torch.cuda.get_device_name() if cuda else "CPU"
+        layers = "" if args.layers is None else f" ({args.layers} layers)"
+        print(f"{'Moshi 7B random' + layers + ', bf16, ' + where:38} {percentiles(times)}  "
               f"{statistics.median(times) / BUDGET_MS:.2f}")
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+        if cuda:
+            print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
         url, stop = serve(engine)
         values = first_reply(url.replace("http://", "ws://") + "/api/chat", args.conversations)
-        print(f"first reply over a local WebSocket (7B, GPU): p50 {statistics.median(values):.1f} ms, "
+        print(f"first reply over a local WebSocket (7B{layers}, {where}): p50 {statistics.median(values):.1f} ms, "
               f"max {max(values):.1f} ms")
         stop()
         return

@@ -142,18 +142,20 @@ class WorkerClient:
             lines.close()
 
     def feedback(self, files: dict[str, Any], data: dict[str, str], request_id: str) -> VoiceFeedbackResponse:
-        body = self._json("/omni/feedback", request_id, files=files, data=data)
-        if not isinstance(body.get("feedback"), str):
-            raise self.upstream.fail(BackendError("The model-worker's feedback has no 'feedback'; see its log."),
-                                     request_id)
-        return cast(VoiceFeedbackResponse, body)  # passed through as the worker sent it
+        return cast(VoiceFeedbackResponse, self._text_answer("/omni/feedback", "feedback", "feedback", request_id,
+                                                             files=files, data=data))
 
     def transcribe(self, files: dict[str, Any], data: dict[str, str], request_id: str) -> TranscribeResponse:
-        body = self._json("/omni/transcribe", request_id, files=files, data=data)
-        if not isinstance(body.get("transcript"), str):
-            raise self.upstream.fail(BackendError("The model-worker's transcription has no 'transcript'; see its log."),
+        return cast(TranscribeResponse, self._text_answer("/omni/transcribe", "transcript", "transcription",
+                                                          request_id, files=files, data=data))
+
+    def _text_answer(self, path: str, field: str, what: str, request_id: str, **payload: Any) -> dict[str, Any]:
+        """The worker's JSON answer, passed through as it sent it, once `field` is checked to be text."""
+        body = self._json(path, request_id, **payload)
+        if not isinstance(body.get(field), str):
+            raise self.upstream.fail(BackendError(f"The model-worker's {what} has no '{field}'; see its log."),
                                      request_id)
-        return cast(TranscribeResponse, body)  # passed through as the worker sent it
+        return body
 
     def detect(self, request_id: str, **payload: Any) -> DetectFieldsResponse:
         return cast(DetectFieldsResponse, self._json("/detect", request_id, **payload))

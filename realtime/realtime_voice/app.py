@@ -1,5 +1,6 @@
 """The aiohttp application: `GET /api/chat` (the Moshi WebSocket), `GET /healthz` (always 200 while the process
-lives, with the model's state) and `GET /readyz` (200 once the model is loaded, else 503)."""
+lives, with the model's state), `GET /readyz` (200 once the model is loaded, else 503) and `GET /metrics`
+(Prometheus, metrics.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from . import protocol
 from .config import Config
 from .conversation import Conversation
 from .engine import LOADING, Engine
+from .metrics import CONTENT_TYPE
 
 log = logging.getLogger("realtime_voice.app")
 
@@ -30,11 +32,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=engine.config.max_message_bytes, autoping=True, heartbeat=30)
     await ws.prepare(request)
     peer = request.headers.get("X-Forwarded-For", request.remote or "?")
-    if not engine.ready:
+    slot = engine.acquire()
+    if slot is None and not engine.ready:
         if engine.status.state == LOADING:
             return await _refuse(ws, f"the model is still loading ({engine.status.progress}), try again later")
         return await _refuse(ws, f"the model failed to load: {engine.status.error}")
-    slot = engine.acquire()
     if slot is None:
         busy = engine.config.max_conversations
         log.info("refused %s: %d of %d conversations in progress", peer, busy, busy)
@@ -46,6 +48,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response(request.app[ENGINE].describe())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.Response(body=engine.metrics.render(engine.status.state), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -81,6 +88,7 @@ def create_app(config: Config, engine: Engine | None = None) -> web.Application:
     app.router.add_get("/api/chat", chat)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     app.on_shutdown.append(_close_sockets)
     app.on_cleanup.append(_stop_engine)
     return app

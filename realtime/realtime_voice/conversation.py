@@ -23,10 +23,11 @@ ENDING = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 class Ended(Exception):
     """The conversation ends with this message to the client (if any) and this close code."""
 
-    def __init__(self, code: int, message: str | None):
+    def __init__(self, code: int, message: str | None, reason: str):
         super().__init__(message or "")
         self.code = code
         self.message = message
+        self.reason = reason  # metrics.REASONS
 
 
 class Conversation:
@@ -39,23 +40,25 @@ class Conversation:
         self.frames_in = 0
         self.frames_out = 0
         self.reason = "client left"
+        self.reason_code = "client_left"
 
     async def run(self) -> None:
         started = time.monotonic()
         try:
             await self._talk(started + self.engine.config.max_conversation_s)
         except Ended as end:
-            self.reason = end.message or "ended"
+            self.reason, self.reason_code = end.message or "ended", end.reason
             if end.message and not self.ws.closed:
                 await self.ws.send_bytes(protocol.error(end.message))
             self._release()  # before the close: a client that reconnects at once finds the slot free
             await self.ws.close(code=end.code, message=(end.message or "").encode()[:120])
         except (ConnectionResetError, asyncio.CancelledError):
-            self.reason = "connection lost"
+            self.reason, self.reason_code = "connection lost", "connection_lost"
             raise
         finally:
             steps, step_s = self.slot.steps, self.slot.step_s
             self._release()
+            self.engine.metrics.conversations.labels(self.reason_code).inc()
             log.info("conversation on slot %d for %s ended after %.1f s (%s): %d frames in, %d out, %.1f ms/frame",
                      self.slot.index, self.peer, time.monotonic() - started, self.reason, self.frames_in,
                      self.frames_out, 1000 * step_s / steps if steps else 0.0)
@@ -73,7 +76,8 @@ class Conversation:
             try:
                 pcm = reader.append_bytes(payload)
             except ValueError as exc:
-                raise Ended(protocol.CLOSE_INVALID_PAYLOAD, f"the audio is not Ogg Opus: {exc}") from None
+                raise Ended(protocol.CLOSE_INVALID_PAYLOAD, f"the audio is not Ogg Opus: {exc}",
+                            "invalid_audio") from None
             if pcm.size:
                 pending = np.concatenate((pending, pcm.astype(np.float32, copy=False)))
             while pending.size >= size:
@@ -83,7 +87,7 @@ class Conversation:
                 except Exception:  # a model failure (e.g. CUDA out of memory): logged once, the client told
                     log.exception("the model failed on a frame of the conversation on slot %d", self.slot.index)
                     raise Ended(protocol.CLOSE_INTERNAL_ERROR, "the model failed on this audio; "
-                                "the conversation ended (see the service's log)") from None
+                                "the conversation ended (see the service's log)", "model_error") from None
                 self.frames_in += 1
                 for reply in replies:
                     await self._send_reply(writer, reply)
@@ -93,7 +97,10 @@ class Conversation:
         stays behind); the thread runs in order, so the next conversation's steps come after the wipe."""
         if not self._released:
             self._released = True
-            self.engine.executor.submit(self.slot.reset)
+            try:
+                self.engine.executor.submit(self.slot.reset)
+            except RuntimeError:  # the inference thread has stopped: the service is shutting down
+                log.info("slot %d not wiped: the service is shutting down", self.slot.index)
             self.engine.release(self.slot)
 
     async def _send_reply(self, writer, reply) -> None:
@@ -101,6 +108,7 @@ class Conversation:
         if ogg:
             await self.ws.send_bytes(protocol.audio(ogg))
             self.frames_out += 1
+            self.engine.metrics.frames.labels("out").inc()
         if reply.text:
             await self.ws.send_bytes(protocol.text(reply.text))
 
@@ -110,23 +118,26 @@ class Conversation:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise Ended(protocol.CLOSE_NORMAL, "conversation time limit reached")
+                raise Ended(protocol.CLOSE_NORMAL, "conversation time limit reached", "time_limit")
             try:
                 msg = await self.ws.receive(timeout=min(idle, left))
             except TimeoutError:
                 if time.monotonic() >= deadline:
-                    raise Ended(protocol.CLOSE_NORMAL, "conversation time limit reached") from None
-                raise Ended(protocol.CLOSE_NORMAL, f"no audio for {idle:g} s: the conversation ended") from None
+                    raise Ended(protocol.CLOSE_NORMAL, "conversation time limit reached", "time_limit") from None
+                raise Ended(protocol.CLOSE_NORMAL, f"no audio for {idle:g} s: the conversation ended", "idle") from None
             if msg.type in ENDING:
+                if self.ws.close_code == protocol.CLOSE_GOING_AWAY:
+                    self.reason, self.reason_code = "server shutting down", "shutdown"
                 return None
             if msg.type == WSMsgType.ERROR:  # e.g. a message over MAX_MESSAGE_KB: aiohttp closed with 1009
-                self.reason = f"protocol error: {self.ws.exception()}"
+                self.reason, self.reason_code = f"protocol error: {self.ws.exception()}", "too_large"
                 return None
             if msg.type == WSMsgType.TEXT:
-                raise Ended(protocol.CLOSE_UNSUPPORTED, "only binary messages are part of the protocol")
+                raise Ended(protocol.CLOSE_UNSUPPORTED, "only binary messages are part of the protocol",
+                            "unsupported_message")
             data: bytes = msg.data
             if not data:
                 continue
             if data[0] != protocol.AUDIO:
-                raise Ended(protocol.CLOSE_UNSUPPORTED, f"unknown message kind {data[0]:#04x}")
+                raise Ended(protocol.CLOSE_UNSUPPORTED, f"unknown message kind {data[0]:#04x}", "unsupported_message")
             return data[1:]

@@ -21,6 +21,7 @@ import numpy as np
 
 from .checkpoint import checkpoint_dir, checkpoint_info
 from .config import Config
+from .metrics import Metrics
 
 log = logging.getLogger("realtime_voice.engine")
 
@@ -48,6 +49,7 @@ class Slot:
 
     def __init__(self, index: int, mimi, lm_gen, tokenizer, device, seed: int | None):
         self.index = index
+        self.metrics: Metrics | None = None  # set once the slot serves (warm-up frames are not counted)
         self.mimi = mimi
         self.lm_gen = lm_gen
         self.tokenizer = tokenizer
@@ -89,8 +91,12 @@ class Slot:
                     continue
                 pcm = self.mimi.decode(tokens[:, 1:]).float().cpu().numpy()[0, 0]
                 replies.append(Reply(pcm=pcm, text=self._piece(int(tokens[0, 0, 0].item()))))
+        elapsed = time.perf_counter() - started
         self.steps += 1
-        self.step_s += time.perf_counter() - started
+        self.step_s += elapsed
+        if self.metrics is not None:
+            self.metrics.step.observe(elapsed)
+            self.metrics.frames.labels("in").inc()
         return replies
 
     def _piece(self, token: int) -> str | None:
@@ -119,6 +125,7 @@ class Engine:
         builds a real-size random-weight Moshi on the GPU with it)."""
         self.config = config
         self._models = models or self._checkpoint_models
+        self.metrics = Metrics()
         self.status = EngineStatus()
         self.sample_rate = 24000
         self.frame_ms = 80
@@ -192,6 +199,8 @@ class Engine:
                 for _ in range(4):
                     slot.step(np.zeros(slot.frame_size, dtype=np.float32))
                 slot.reset()
+        for slot in self._slots:
+            slot.metrics = self.metrics
         self._free = list(reversed(self._slots))
 
     # -- conversations -------------------------------------------------------------------------------------------
@@ -209,14 +218,18 @@ class Engine:
         with self._lock:
             if not self.ready or not self._free:
                 self.status.refused_total += 1
+                reason = "busy" if self.ready else "loading" if self.status.state == LOADING else "failed"
+                self.metrics.refused.labels(reason).inc()
                 return None
             self.status.conversations_total += 1
+            self.metrics.active.inc()
             return self._free.pop()
 
     def release(self, slot: Slot) -> None:
         with self._lock:
             if slot not in self._free:
                 self._free.append(slot)
+                self.metrics.active.dec()
 
     def describe(self) -> dict:
         body: dict = {

@@ -179,3 +179,32 @@ def test_conversations_one_after_another_leave_nothing_behind(realtime):
     while connections_to_port(pid, realtime.port) > connected and time.monotonic() < deadline:
         time.sleep(0.1)
     assert connections_to_port(pid, realtime.port) <= connected
+
+
+def test_metrics_count_conversations_frames_and_refusals(realtime):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def sample(name: str, **labels: str) -> float:
+        answer = requests.get(realtime.url + "/metrics", timeout=5)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
+        for family in text_string_to_metric_families(answer.text):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return s.value
+        raise AssertionError(f"{name} {labels} not exported")
+
+    before_left = sample("realtime_conversations_total", reason="client_left")
+    before_in = sample("realtime_frames_total", direction="in")
+    before_steps = sample("realtime_frame_step_seconds_count")
+    result = converse(chat_url(realtime), tone(1.0), realtime=False, linger_s=0.5)
+    wait_idle(realtime)
+    assert sample("realtime_conversations_total", reason="client_left") == before_left + 1
+    frames_in = sample("realtime_frames_total", direction="in") - before_in
+    assert frames_in >= 11 and sample("realtime_frame_step_seconds_count") - before_steps == frames_in
+    assert sample("realtime_frames_total", direction="out") >= result.audio_messages
+    assert sample("realtime_conversations_active") == 0
+    assert sample("realtime_model_state", state="ready") == 1 and sample("realtime_model_state", state="error") == 0
+    converse(chat_url(realtime), messages=["text"], linger_s=1.0)
+    wait_idle(realtime)
+    assert sample("realtime_conversations_total", reason="unsupported_message") >= 1
+    assert sample("realtime_refused_total", reason="loading") == 0

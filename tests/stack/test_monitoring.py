@@ -83,6 +83,8 @@ def test_scrape_targets_are_the_services_metrics_ports():
             for job in load_yaml(PROMETHEUS_YML)["scrape_configs"]}
     assert jobs["llm-api"] == [f"llm-api:{compose['llm-api']['environment']['METRICS_PORT']}"]
     assert jobs["model-worker"] == [f"model-worker:{compose['model-worker']['environment']['PORT']}"]
+    realtime = resolved("compose.yaml", env={"COMPOSE_PROFILES": "realtime"})["services"]["realtime"]
+    assert jobs["realtime"] == [f"realtime:{realtime['environment']['PORT']}"]
     assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in load_yaml(PROMETHEUS_YML)["scrape_configs"])
 
 
