@@ -186,12 +186,12 @@ def _gpus(container: dict[str, Any]) -> int:
 
 
 @pytest.mark.parametrize("name", SET_NAMES)
-def test_gpu_limits_only_on_ollama_and_the_worker(rendered, name):
+def test_gpu_limits_only_on_ollama_the_worker_and_realtime(rendered, name):
     values = load_values(VALUE_SETS[name])
     gpu_on = values.get("gpu", {}).get("enabled", True)
     for part, workload in workloads(rendered[name]).items():
         spec = pod_spec(workload)
-        wants_gpu = gpu_on and part in ("ollama", "model-worker")
+        wants_gpu = gpu_on and part in ("ollama", "model-worker", "realtime")
         assert [_gpus(c) for c in containers(workload)] == [1 if wants_gpu else 0] * len(containers(workload)), part
         tolerations = [t.get("key") for t in spec.get("tolerations", [])]
         if not wants_gpu:
@@ -233,8 +233,11 @@ def test_probes_on_the_right_paths_and_ports(rendered, name):
         "model-worker": (8000, "/healthz", "/healthz", "/readyz"),
         "ollama": (11434, "/api/version", "/api/version", "/api/version"),
         "web": (3000, "/api/health", "/api/health", "/api/health"),
+        "realtime": (8998, "/healthz", "/healthz", "/readyz"),
     }
     for part, (port, startup, liveness, readiness) in expected.items():
+        if part not in found:  # realtime: only where enabled
+            continue
         container = main_container(found[part])
         assert _http_probe(container, "startupProbe") == (startup, port), part
         assert _http_probe(container, "livenessProbe") == (liveness, port), part
@@ -272,8 +275,9 @@ def test_pods_are_non_root_and_restricted(rendered, name):
             assert security["runAsNonRoot"] is True and not security.get("privileged"), (part, container["name"])
     # The users the images were built with (numeric USER lines), so file ownership in the images holds.
     found = workloads(rendered[name])
-    for part in ("llm-api", "model-worker", "web"):
-        assert pod_spec(found[part])["securityContext"]["runAsUser"] == _dockerfile_user(part)
+    for part in ("llm-api", "model-worker", "web", "realtime"):
+        if part in found:
+            assert pod_spec(found[part])["securityContext"]["runAsUser"] == _dockerfile_user(part)
 
 
 def _mounts(container: dict[str, Any]) -> dict[str, str]:
@@ -475,11 +479,13 @@ _LIBRARY_VARIABLES = {
     "llm-api": {"WEB_CONCURRENCY", "PGPASSWORD"},  # gunicorn.conf.py; libpq
     "model-worker": {"HF_TOKEN", "HF_HUB_OFFLINE", "HF_HOME", "HOME"},  # huggingface_hub; every library's caches
     "web": {"PORT", "HOSTNAME"},  # Next.js standalone server.js
+    "realtime": {"HF_TOKEN", "HF_HOME", "HOME"},  # huggingface_hub; every library's caches
 }
 _SOURCES = {
     "llm-api": ["llm-api/llm_api/config.py", "llm-api/gunicorn.conf.py"],
     "model-worker": ["model-worker/model_worker/config.py", "model-worker/gunicorn.conf.py"],
     "web": ["web/src/lib/settings.ts", "web/src/lib/proxy.ts", "web/src/app/api/[...path]/route.ts"],
+    "realtime": ["realtime/realtime_voice/config.py"],
 }
 
 
@@ -489,7 +495,9 @@ def test_every_variable_the_chart_sets_is_read_by_the_service(rendered, part):
     read = set(re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", text)) | set(re.findall(r"[\"'.]([A-Z][A-Z0-9_]+)\b",
                                                                                            text))
     backend = re.compile(r"^OPENAI_BACKEND_[A-Z0-9_]+_(API_KEY_FILE|MODELS)$")  # names derived per backend
-    for name in SET_NAMES:
+    present = [name for name in SET_NAMES if part in workloads(rendered[name])]
+    assert present, f"no value set renders {part}"
+    for name in present:
         names = set(env(main_container(workloads(rendered[name])[part])))
         unread = {n for n in names - read - _LIBRARY_VARIABLES[part] if not backend.match(n)}
         assert unread == set(), f"{name}: the chart sets variables {part} never reads"
@@ -556,7 +564,7 @@ PROMETHEUS = Pod("prometheus", labels={"app.kubernetes.io/name": "prometheus"}, 
 INGRESS_NGINX = Pod("ingress-nginx", labels={"app.kubernetes.io/name": "ingress-nginx"}, namespace="ingress-nginx",
                     namespace_labels={"kubernetes.io/metadata.name": "ingress-nginx"}, ip="10.5.0.3")
 COMPOSE_TRAFFIC = {("web", "llm-api", 8080), ("llm-api", "ollama", 11434), ("llm-api", "model-worker", 8000),
-                   ("llm-api", "postgresql", 5432), ("ollama-pull", "ollama", 11434)}
+                   ("llm-api", "postgresql", 5432), ("ollama-pull", "ollama", 11434), ("llm-api", "realtime", 8998)}
 
 
 @pytest.mark.parametrize("name", SET_NAMES)
@@ -735,6 +743,157 @@ def test_two_renderings_differ_only_in_generated_secrets():
 def test_names_fit_kubernetes_limits():
     long_release = {"fullnameOverride": "a" * 70}
     for obj in render(long_release):
+        assert len(obj["metadata"]["name"]) <= 63, obj["metadata"]["name"]
+
+
+# --- the real-time voice service (realtime/, off by default) -----------------------------------------------------
+
+
+REALTIME = "ai-local-ai-stack-realtime"
+REALTIME_ON = {"realtime": {"enabled": True}}
+
+
+def _part_objects(objects: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == part]
+
+
+def test_realtime_is_off_by_default(default):
+    """No real-time objects at all, and the llm-api is told so (REALTIME_URL=none: "switched off", no DNS wait)."""
+    assert _part_objects(default, "realtime") == []
+    assert not any("realtime" in o["metadata"]["name"] for o in default)
+    assert env_values(main_container(workloads(default)["llm-api"]))["REALTIME_URL"] == "none"
+    assert "realtime" not in notes()
+
+
+def test_realtime_renders_a_gpu_deployment_and_a_service_that_validate(rendered):
+    objects = rendered["realtime"]
+    mine = _part_objects(objects, "realtime")
+    assert {(o["kind"], o["metadata"]["name"]) for o in mine} == {
+        ("Deployment", REALTIME), ("Service", REALTIME), ("PersistentVolumeClaim", f"{REALTIME}-hf-cache"),
+        ("NetworkPolicy", REALTIME), ("ServiceMonitor", REALTIME)}
+    for obj in mine:
+        for kube_version in KUBE_VERSIONS:
+            validate(obj, kube_version)
+    deployment = named(objects, "Deployment", REALTIME)
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
+    spec, container = pod_spec(deployment), main_container(deployment)
+    assert container["image"] == "local-ai-stack-realtime:0.1.0"
+    # A GPU of its own, scheduled like the worker's (the GPU toleration) plus the set's own nodeSelector.
+    assert container["resources"]["limits"][GPU] == 1
+    assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4"}
+    # Probes: alive while the model loads (/healthz), ready once it is loaded (/readyz); half an hour to start.
+    assert _http_probe(container, "startupProbe") == ("/healthz", 8998)
+    assert _http_probe(container, "livenessProbe") == ("/healthz", 8998)
+    assert _http_probe(container, "readinessProbe") == ("/readyz", 8998)
+    assert _probe_budget_s(container["startupProbe"]) >= 1800
+    # Non-root as the image's user, restricted, no token, the stack's shared ServiceAccount (not the llm-api's).
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == _dockerfile_user("realtime") == 10001
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "ai-local-ai-stack"
+    named(objects, "ServiceAccount", spec["serviceAccountName"])
+    # Its Hugging Face cache: a PVC of its own at HF_HOME, kept by `helm uninstall`; /tmp for $HOME's caches.
+    values = env_values(container)
+    pvc = named(objects, "PersistentVolumeClaim", f"{REALTIME}-hf-cache")
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "40Gi"
+    volume = next(v for v in spec["volumes"] if "persistentVolumeClaim" in v)
+    assert volume["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    assert values["HF_HOME"] == "/cache/huggingface" and _mounts(container)["/cache/huggingface"] == volume["name"]
+    assert values["HOME"] == "/tmp" and "/tmp" in _mounts(container)
+    assert values["PORT"] == "8998" and values["DEVICE"] == "cuda"
+    assert values["IDLE_TIMEOUT_S"] == "20"  # the set's own setting
+    # The Service the llm-api's REALTIME_URL names selects this pod on its port.
+    service = named(objects, "Service", REALTIME)
+    assert service["spec"]["type"] == "ClusterIP" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    api = env_values(main_container(workloads(objects)["llm-api"]))
+    host, port = re.match(r"^http://([^:/]+):(\d+)$", api["REALTIME_URL"]).groups()
+    assert (host, int(port)) == (REALTIME, 8998)
+    service_port = next(p for p in service["spec"]["ports"] if p["port"] == int(port))
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}[service_port["targetPort"]] == 8998
+
+
+def test_realtime_settings_default_to_compose_s():
+    container = main_container(workloads(render(REALTIME_ON))["realtime"])
+    values = env_values(container)
+    compose = (REPO_ROOT / "compose.yaml").read_text()
+    for variable, compose_name in (("MOSHI_REPO", "MOSHI_REPO"), ("DTYPE", "REALTIME_DTYPE"),
+                                   ("MAX_CONVERSATIONS", "REALTIME_MAX_CONVERSATIONS"),
+                                   ("IDLE_TIMEOUT_S", "REALTIME_IDLE_TIMEOUT_S"),
+                                   ("MAX_CONVERSATION_S", "REALTIME_MAX_CONVERSATION_S")):
+        assert values[variable] == re.search(rf"\${{{compose_name}:-([^}}]+)}}", compose).group(1), variable
+    assert values["MOSHI_REPO"] == "nu-dialogue/j-moshi-ext" and values["MAX_CONVERSATION_S"] == "900"
+    assert "HF_TOKEN" not in env(container)
+
+
+def test_realtime_network_policy_admits_only_the_llm_api_and_the_scrapers(rendered):
+    objects = rendered["realtime"]
+    outsiders = {p.name: p for p in (STRANGER, ELSEWHERE, INGRESS_NGINX, PROMETHEUS)}
+    reach = {c for c in _connections(objects, _stack_pods(objects) | outsiders) if c[1] == "realtime"}
+    assert reach == {("llm-api", "realtime", 8998), ("prometheus", "realtime", 8998)}
+    elsewhere = Pod("prometheus", labels=PROMETHEUS.labels, namespace="other",
+                    namespace_labels={"kubernetes.io/metadata.name": "other"})
+    assert not {c for c in _connections(objects, {"p": elsewhere}) if c[1] == "realtime"}
+    # Without a monitor, the llm-api alone.
+    plain = render(REALTIME_ON)
+    reach = {c for c in _connections(plain, _stack_pods(plain) | outsiders) if c[1] == "realtime"}
+    assert reach == {("llm-api", "realtime", 8998)}
+    # Without internet egress, the llm-api still reaches it; it reaches DNS only (its weights are in the cache).
+    locked = render({**REALTIME_ON, "networkPolicy": {"allowExternalEgress": False}})
+    cluster, pods = Cluster(by_kind(locked, "NetworkPolicy")), _stack_pods(locked)
+    assert cluster.allowed(pods["llm-api"], pods["realtime"], 8998)
+    assert not cluster.egress_allowed(pods["realtime"], Pod("internet", ip="203.0.113.9"), 443)
+    assert cluster.egress_allowed(pods["realtime"], Pod("kube-dns", namespace="kube-system", ip="10.96.0.10"), 53)
+    assert Cluster(by_kind(plain, "NetworkPolicy")).egress_allowed(  # the first start downloads from Hugging Face
+        _stack_pods(plain)["realtime"], Pod("internet", ip="203.0.113.9"), 443)
+
+
+def test_realtime_metrics_are_scraped_with_the_other_endpoints(rendered):
+    objects = rendered["realtime"]
+    monitor = named(objects, "ServiceMonitor", REALTIME)
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http" and monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    service = named(objects, "Service", REALTIME)
+    assert all(service["metadata"]["labels"][k] == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    assert not by_kind(render(REALTIME_ON), "ServiceMonitor")
+    # GKE: a PodMonitoring beside the others, and the GPU pod's accelerator nodeSelector.
+    gke = render({**load_values(VALUE_SETS["gke-autopilot"]), **REALTIME_ON})
+    pod_monitoring = named(gke, "PodMonitoring", REALTIME)
+    validate(pod_monitoring, KUBE_VERSIONS[-1])
+    realtime = workloads(gke)["realtime"]
+    assert pod_monitoring["spec"]["selector"] == realtime["spec"]["selector"]
+    assert pod_monitoring["spec"]["endpoints"][0]["port"] == "http"
+    assert pod_spec(realtime)["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert "tolerations" not in pod_spec(realtime)
+
+
+def test_realtime_without_a_gpu_runs_on_cpu():
+    for values in ({"gpu": {"enabled": False}, **REALTIME_ON}, {"realtime": {"enabled": True, "gpu": {"count": 0}}}):
+        realtime = workloads(render(values))["realtime"]
+        assert _gpus(main_container(realtime)) == 0
+        assert env_values(main_container(realtime))["DEVICE"] == "cpu"
+        assert GPU not in [t.get("key") for t in pod_spec(realtime).get("tolerations", [])]
+
+
+def test_realtime_cache_claim_token_and_budget_follow_the_values():
+    objects = render({"realtime": {"enabled": True, "persistence": {"existingClaim": "moshi-cache"},
+                                   "pdb": {"enabled": True}},
+                      "worker": {"enabled": False, "hfToken": {"value": "hf_inline_token_for_ci"}}})
+    realtime = workloads(objects)["realtime"]
+    assert {o["metadata"]["name"] for o in by_kind(objects, "PersistentVolumeClaim")} == set()
+    volume = next(v for v in pod_spec(realtime)["volumes"] if "persistentVolumeClaim" in v)
+    assert volume["persistentVolumeClaim"]["claimName"] == "moshi-cache"
+    # The stack's one HF token, from its Secret, even with the worker off.
+    token = env(main_container(realtime))["HF_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token == {"name": "ai-local-ai-stack-hf-token", "key": "token"}
+    named(objects, "Secret", token["name"])
+    pdb = named(objects, "PodDisruptionBudget", REALTIME)
+    assert pdb["spec"]["selector"] == realtime["spec"]["selector"] and pdb["spec"]["maxUnavailable"] == 1
+    for obj in render({"fullnameOverride": "a" * 70, **REALTIME_ON}):
         assert len(obj["metadata"]["name"]) <= 63, obj["metadata"]["name"]
 
 

@@ -44,6 +44,7 @@ helm.sh/chart: {{ include "local-ai-stack.chart" .root }}
 {{- define "local-ai-stack.llmApi.name" -}}{{ include "local-ai-stack.fullname" . }}-llm-api{{- end -}}
 {{- define "local-ai-stack.web.name" -}}{{ include "local-ai-stack.fullname" . }}-web{{- end -}}
 {{- define "local-ai-stack.postgresql.name" -}}{{ include "local-ai-stack.fullname" . }}-postgresql{{- end -}}
+{{- define "local-ai-stack.realtime.name" -}}{{ include "local-ai-stack.fullname" . }}-realtime{{- end -}}
 
 {{- define "local-ai-stack.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
@@ -63,7 +64,7 @@ helm.sh/chart: {{ include "local-ai-stack.chart" .root }}
 
 {{/*
 An image reference: (dict "root" $ "image" .Values.web.image "own" true). The registry falls back to
-global.imageRegistry; the tag of the stack's own images (own: llm-api, model-worker, web) to the chart's appVersion.
+global.imageRegistry; the tag of the stack's own images (own: llm-api, model-worker, web, realtime) to the chart's appVersion.
 A `latest` tag, or none, fails the render: every image is pinned.
 */}}
 {{- define "local-ai-stack.image" -}}
@@ -243,6 +244,15 @@ http://{{ include "local-ai-stack.ollama.name" . }}:11434
 
 {{- define "local-ai-stack.workerUrl" -}}
 http://{{ include "local-ai-stack.worker.name" . }}:{{ .Values.worker.service.port }}
+{{- end -}}
+
+{{/* REALTIME_URL: the real-time voice service, or `none` (the llm-api's /realtime/status says "switched off"). */}}
+{{- define "local-ai-stack.realtimeUrl" -}}
+{{- if .Values.realtime.enabled -}}
+http://{{ include "local-ai-stack.realtime.name" . }}:{{ .Values.realtime.service.port }}
+{{- else -}}
+none
+{{- end -}}
 {{- end -}}
 
 {{/* Checks that fail the render with a readable message. */}}
