@@ -187,9 +187,12 @@ def test_sigkill_of_one_worker_mid_stream(own_api, ollama, record_property):
         replaced_s = time.monotonic() - killed_at
     ollama.set(token_delay_s=0)
     figures = check_against_store(db, clients, seeded)
-    # the streams on the killed worker, and only those, were cut; their upstream requests ended with them
-    assert figures["cut"] == figures["cut_mid_body"] == held[victim]
-    assert wait_for(lambda: ollama.state()["counters"]["chat_aborted"] == held[victim]), ollama.state()
+    # the streams on the killed worker, and only those, were cut; their upstream requests ended with them. `held`
+    # may also count a keep-alive connection idle between two exchanges (its client's next request reconnects to
+    # the surviving worker), so it bounds the cut streams rather than equals them.
+    assert figures["cut"] == figures["cut_mid_body"], figures
+    assert 1 <= figures["cut"] <= held[victim], (figures, held)
+    assert wait_for(lambda: ollama.state()["counters"]["chat_aborted"] == figures["cut"]), ollama.state()
     assert figures["done_seen"] >= CLIENTS  # everyone finished at least one exchange before the kill
     ready = requests.get(api.url + "/readyz", timeout=10)
     assert ready.json()["checks"]["database"]["status"] == "up", ready.text
