@@ -13,6 +13,7 @@ worker each relay is two greenlets; the service's own limits (conversations, idl
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import socket
@@ -112,8 +113,16 @@ def check_upgrade(headers: Mapping[str, str]) -> None:
             "upgrade" not in {t.strip().lower() for t in headers.get("Connection", "").split(",")}:
         raise BadRequest("this is the real-time voice WebSocket: connect with a WebSocket client "
                          "(Upgrade: websocket); GET /realtime/status tells whether the service is running")
-    if headers.get("Sec-WebSocket-Version", "") != "13" or not headers.get("Sec-WebSocket-Key"):
-        raise BadRequest("a WebSocket upgrade needs Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key")
+    if headers.get("Sec-WebSocket-Version", "") != "13" or not _valid_key(headers.get("Sec-WebSocket-Key", "")):
+        raise BadRequest("a WebSocket upgrade needs Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key "
+                         "(16 random bytes in base64, RFC 6455)")
+
+
+def _valid_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except ValueError:
+        return False
 
 
 def upstream_request(upstream: Upstream, path: str, query: str, headers: Mapping[str, str], client: str,

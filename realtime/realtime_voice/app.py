@@ -5,6 +5,8 @@ lives, with the model's state), `GET /readyz` (200 once the model is loaded, els
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 import weakref
 
 from aiohttp import web
@@ -69,16 +71,31 @@ async def _stop_engine(app: web.Application) -> None:
     app[ENGINE].close()
 
 
+ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+ERROR_MESSAGES = {
+    400: "This is the real-time voice WebSocket: connect to /api/chat with a WebSocket client (the Moshi protocol).",
+    404: "No such route: the service serves /api/chat (WebSocket), /healthz, /readyz and /metrics.",
+    405: "This method is not allowed on this route; use one listed in the Allow header.",
+}
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler):
-    """Every HTTP answer is JSON, the llm-api's error shape included for 404/405."""
+    """Every HTTP error is the contract's JSON shape (code, one human sentence, request id), aiohttp's own too."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "bad_request")
-        return web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        body = {"error": {"code": ERROR_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal"),
+                          "message": ERROR_MESSAGES.get(exc.status, exc.reason), "request_id": request_id}}
+        headers = {"X-Request-ID": request_id}
+        if "Allow" in exc.headers:
+            headers["Allow"] = exc.headers["Allow"]
+        return web.json_response(body, status=exc.status, headers=headers)
 
 
 def create_app(config: Config, engine: Engine | None = None) -> web.Application:

@@ -24,6 +24,9 @@ def test_an_upgrade_passes_and_anything_else_says_what_is_missing():
         check_upgrade({**UPGRADE, "Sec-WebSocket-Version": "8"})
     with pytest.raises(BadRequest, match="Sec-WebSocket-Key"):
         check_upgrade({k: v for k, v in UPGRADE.items() if k != "Sec-WebSocket-Key"})
+    for key in ("abc", "not base64 at all!", "AAAA"):  # the service would refuse them: the caller's fault, 400 here
+        with pytest.raises(BadRequest, match="16 random bytes in base64"):
+            check_upgrade({**UPGRADE, "Sec-WebSocket-Key": key})
 
 
 def test_the_request_passed_on_keeps_the_handshake_and_drops_the_key():

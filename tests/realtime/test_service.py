@@ -154,9 +154,18 @@ def test_a_model_that_fails_to_load_is_reported_and_refused(tmp_path):
     assert result.errors[0].startswith("the model failed to load")
 
 
-def test_an_unknown_path_is_a_json_404(realtime):
-    answer = requests.get(realtime.url + "/nope", timeout=5)
-    assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+def test_http_errors_are_the_contracts_json(realtime):
+    answer = requests.get(realtime.url + "/nope", timeout=5, headers={"X-Request-ID": "probe-1"})
+    assert answer.status_code == 404 and answer.json()["error"] == {
+        "code": "not_found", "request_id": "probe-1",
+        "message": "No such route: the service serves /api/chat (WebSocket), /healthz, /readyz and /metrics."}
+    plain = requests.get(realtime.url + "/api/chat", timeout=5)  # not a WebSocket upgrade
+    assert plain.status_code == 400 and plain.json()["error"]["code"] == "bad_request"
+    assert "connect to /api/chat with a WebSocket client" in plain.json()["error"]["message"]
+    assert plain.json()["error"]["request_id"] == plain.headers["X-Request-ID"]
+    posted = requests.post(realtime.url + "/healthz", timeout=5)
+    assert posted.status_code == 405 and posted.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in posted.headers["Allow"]
 
 
 def test_conversations_one_after_another_leave_nothing_behind(realtime):
